@@ -1,0 +1,80 @@
+"""Drive a process UDF over stdio as fast as it will go, counting responses without parsing.
+
+Shared by the benchmarks: it measures the UDF, not a Python protobuf parser
+on the driver side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "udfs"))
+
+from udfkit import framing, udf_pb2  # noqa: E402
+
+
+@dataclass
+class Run:
+    points: int
+    seconds: float
+    rss_kib: int
+
+    @property
+    def rate(self) -> float:
+        return self.points / self.seconds
+
+
+def framed_points(points: list[udf_pb2.Point]) -> bytes:
+    return b"".join(framing.frame(udf_pb2.Request(point=p).SerializeToString()) for p in points)
+
+
+def handshake(options: list[udf_pb2.Option] | None = None) -> bytes:
+    init = udf_pb2.InitRequest(taskID="bench", nodeID="udf1", options=options or [])
+    return framing.frame(udf_pb2.Request(init=init).SerializeToString())
+
+
+def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None) -> Run:
+    """Write handshake+points, read until `expected` point responses have come back."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    writer = threading.Thread(target=_write, args=(proc, payload), daemon=True)
+    decoder = framing.FrameDecoder()
+    seen = 0
+    start = time.perf_counter()
+    writer.start()
+    fd = proc.stdout.fileno()
+    while seen < expected:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            raise RuntimeError(f"UDF closed its output after {seen} of {expected} points")
+        seen += sum(1 for f in decoder.feed(chunk) if framing.frame_kind(f) == framing.POINT)
+    seconds = time.perf_counter() - start
+    rss = _rss_kib(proc.pid)
+    proc.stdin.close()
+    proc.wait(timeout=30)
+    return Run(seen, seconds, rss)
+
+
+def _write(proc: subprocess.Popen, payload: bytes) -> None:
+    try:
+        proc.stdin.write(payload)
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

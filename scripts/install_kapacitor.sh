@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build kapacitord and the kapacitor CLI at the version pinned in
+# tools/kapacitor/go.mod and cache them outside git.
+#
+# Usage: scripts/install_kapacitor.sh   (prints the bin directory on stdout)
+# Cache: $KAPACITOR_CACHE (default ~/.cache/kapacitor-ml-udfs), one folder per version.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+mod_dir="$here/tools/kapacitor"
+version="$(awk '$1=="require" && $2=="github.com/influxdata/kapacitor" {print $3}' "$mod_dir/go.mod")"
+cache="${KAPACITOR_CACHE:-$HOME/.cache/kapacitor-ml-udfs}"
+bin_dir="$cache/kapacitor-$version/bin"
+
+if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
+
+log() { echo "install_kapacitor: $*" >&2; }
+command -v go >/dev/null || { log "go is required"; exit 1; }
+command -v cargo >/dev/null || { log "cargo is required (flux links a Rust library)"; exit 1; }
+
+# flux's cgo directives call pkg-config for "flux"; influxdata's wrapper answers
+# that by building libflux with cargo inside the flux module.
+tool_dir="$cache/tools"
+if [[ ! -x "$tool_dir/pkg-config" ]]; then
+  log "building the pkg-config wrapper"
+  GOBIN="$tool_dir" go install github.com/influxdata/pkg-config@v0.2.7 >&2
+fi
+
+log "building kapacitor $version (first build takes several minutes)"
+mkdir -p "$bin_dir.tmp"
+(
+  cd "$mod_dir"
+  export PKG_CONFIG="$tool_dir/pkg-config"
+  # flux's crates deny warnings; newer rustc versions add lints.
+  export RUSTC_WRAPPER="$here/scripts/rustc-cap-lints.sh"
+  # flux pins an old toolchain in rust-toolchain; build with the installed one.
+  export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-stable}"
+  export GOFLAGS="-mod=mod -buildvcs=false"
+  ldflags="-X main.version=${version#v} -X main.branch=$version -X main.commit=go-module"
+  go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitord" github.com/influxdata/kapacitor/cmd/kapacitord >&2
+  go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitor" github.com/influxdata/kapacitor/cmd/kapacitor >&2
+)
+rm -rf "$bin_dir" && mv "$bin_dir.tmp" "$bin_dir"
+log "installed $("$bin_dir/kapacitord" version 2>/dev/null | head -1)"
+echo "$bin_dir"

@@ -1,0 +1,415 @@
+"""The agent: speaks Kapacitor's UDF protocol for one handler over a pair of file descriptors.
+
+Two threads. The reader reads big chunks, splits frames and answers keepalives
+itself, so a handler busy with a slow inference never gets the task killed.
+The worker (the caller's thread) parses requests, runs the handler on every
+point already waiting (the vectorised path), and flushes output whenever the
+input is drained and after every management response.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from udfkit import framing, snapshot, udf_pb2
+from udfkit.framing import KEEPALIVE, POINT
+from udfkit.handler import Batch, Handler, TaskContext
+from udfkit.options import OptionError, parse_options
+
+Request, Response = udf_pb2.Request, udf_pb2.Response
+_EOF = object()
+_READ_SIZE = 1 << 17
+_FLUSH_FRAMES = 20_000
+_LOG_FIRST_ERRORS = 20
+_LOG_EVERY_ERRORS = 1000
+
+
+class ProtocolError(Exception):
+    """Kapacitor sent something this agent cannot take: the task must fail."""
+
+
+class Output:
+    """Framed responses to one fd; the worker batches, the reader sends keepalives at once."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self.pending: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        self.pending.append(data)
+
+    def extend(self, frames: list[bytes]) -> None:
+        self.pending.extend(frames)
+
+    def flush(self) -> None:
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.send_now(data)
+
+    def send_now(self, data: bytes) -> None:
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+
+
+class Agent:
+    """Runs one handler for one Kapacitor node (one process, or one socket connection)."""
+
+    def __init__(
+        self,
+        handler_factory: Callable[[], Handler],
+        infd: int,
+        outfd: int,
+        *,
+        max_batch: int = 4096,
+        max_delay: float = 0.0,
+        profiling: bool = False,
+        log_stream: Any = None,
+    ) -> None:
+        self._factory = handler_factory
+        self.handler = handler_factory()
+        self._infd = infd
+        self._out = Output(outfd)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._max_batch = max_batch
+        self._max_delay = max_delay
+        self._profiling = profiling
+        self._log_stream = log_stream or sys.stderr
+        self._context = TaskContext()
+        self._init_args: tuple[dict[str, Any], TaskContext] | None = None
+        self._batch: Batch | None = None
+        self._vectorised = type(self.handler).is_vectorised()
+        self.points_in = self.points_out = self.point_errors = 0
+
+    # -- logging -------------------------------------------------------------
+    def log(self, level: str, message: str) -> None:
+        """One short stderr line: Kapacitor turns each line into a log entry."""
+        text = " ".join(message.split())[:1000]
+        self._log_stream.write(f"{level} {self.handler.name} {self._context}: {text}\n")
+        self._log_stream.flush()
+
+    # -- main loop -----------------------------------------------------------
+    def run(self) -> int:
+        """Serve until the input closes (exit status 0) or a protocol error (1)."""
+        reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
+        reader.start()
+        try:
+            while True:
+                items = self._take()
+                done = self._handle(items)
+                if done or self._queue.empty() or len(self._out.pending) > _FLUSH_FRAMES:
+                    self._out.flush()
+                if done:
+                    return 0
+        except ProtocolError as exc:
+            return self._fail(str(exc))
+        except Exception as exc:
+            return self._fail(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.log("INFO", f"stopped: {self.points_in} points in, {self.points_out} out, "
+                             f"{self.point_errors} failed")
+
+    def _fail(self, message: str) -> int:
+        self.log("ERROR", message)
+        try:
+            self._out.add(framing.frame(Response(error=udf_pb2.ErrorResponse(error=message))
+                                        .SerializeToString()))
+            self._out.flush()
+        except OSError:
+            pass
+        return 1
+
+    def _take(self) -> list[Any]:
+        """Block for one chunk, then take every chunk already waiting (bounded by max_batch)."""
+        items = [self._queue.get()]
+        count = len(items[0][1]) if isinstance(items[0], tuple) else 0
+        deadline = None
+        while count < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                if self._max_delay <= 0 or not self._vectorised:
+                    break
+                deadline = deadline or time.monotonic() + self._max_delay
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            items.append(item)
+            if not isinstance(item, tuple):
+                break
+            count += len(item[1])
+        return items
+
+    def _handle(self, items: list[Any]) -> bool:
+        """Dispatch drained chunks; True when the input has ended."""
+        run: list[bytes] = []
+        entry_ns = 0
+        for item in items:
+            if item is _EOF:
+                self._points(run, entry_ns)
+                return True
+            if isinstance(item, str):
+                self._points(run, entry_ns)
+                raise ProtocolError(item)
+            read_ns, frames, others = item
+            entry_ns = entry_ns or read_ns
+            if not others:
+                run.extend(frames)
+                continue
+            for message in frames:
+                if framing.frame_kind(message) == POINT:
+                    run.append(message)
+                else:
+                    self._points(run, entry_ns)
+                    run = []
+                    self._management(message)
+        self._points(run, entry_ns)
+        return False
+
+    # -- reader thread -------------------------------------------------------
+    def _read_loop(self) -> None:
+        decoder = framing.FrameDecoder()
+        put = self._queue.put
+        try:
+            while True:
+                chunk = os.read(self._infd, _READ_SIZE)
+                if not chunk:
+                    if decoder.pending:
+                        put(f"truncated input: {decoder.pending} bytes of an incomplete message "
+                            "at end of stream")
+                    break
+                frames = decoder.feed(chunk)
+                others = decoder.others
+                if others:
+                    kept = [f for f in frames if not self._keepalive(f)]
+                    others -= len(frames) - len(kept)
+                    frames = kept
+                if frames:
+                    put((time.time_ns(), frames, others))
+        except framing.FramingError as exc:
+            put(f"malformed input: {exc}")
+        except OSError as exc:
+            put(f"read failed: {exc}")
+        put(_EOF)
+
+    def _keepalive(self, message: bytes) -> bool:
+        """Answer a keepalive from the reader thread; False for any other message."""
+        if framing.frame_kind(message) != KEEPALIVE:
+            return False
+        stamp = Request.FromString(message).keepalive.time
+        reply = Response(keepalive=udf_pb2.KeepaliveResponse(time=stamp))
+        self._out.send_now(framing.frame(reply.SerializeToString()))
+        return True
+
+    # -- points --------------------------------------------------------------
+    def _points(self, run: list[bytes], entry_ns: int) -> None:
+        step = self._max_batch
+        for start in range(0, len(run), step):
+            self._point_run(run[start:start + step] if len(run) > step else run, entry_ns)
+
+    def _point_run(self, run: list[bytes], entry_ns: int) -> None:
+        parse = Request.FromString
+        try:
+            points = [parse(message).point for message in run]
+        except Exception as exc:
+            raise ProtocolError(f"malformed point message: {exc}") from exc
+        self.points_in += len(points)
+        if self._batch is not None:
+            self._batch.points.extend(points)
+        elif self.handler.wants == udf_pb2.BATCH:
+            self._point_errors(points, ProtocolError("point outside a batch"), drop=True)
+        else:
+            self._stream(points, entry_ns)
+
+    def _stream(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
+        handler = self.handler
+        if self._vectorised:
+            try:
+                self._emit(handler.points(points), entry_ns)
+            except Exception as exc:
+                self._point_errors(points, exc)
+            return
+        out: list[udf_pb2.Point] = []
+        for point in points:
+            try:
+                result = handler.point(point)
+            except Exception as exc:
+                self._point_errors([point], exc)
+                continue
+            if result is None:
+                continue
+            if type(result) is list:
+                out.extend(result)
+            else:
+                out.append(result)
+        self._emit(out, entry_ns)
+
+    def _point_errors(self, points: list[udf_pb2.Point], exc: Exception, *,
+                      drop: bool = False) -> None:
+        """Count and log failed points; pass them on with an error field if the handler says so."""
+        before = self.point_errors
+        self.point_errors += len(points)
+        if before < _LOG_FIRST_ERRORS or before // _LOG_EVERY_ERRORS != \
+                self.point_errors // _LOG_EVERY_ERRORS:
+            action = "passed on" if self.handler.on_error == "pass" and not drop else "dropped"
+            self.log("WARN", f"{len(points)} point(s) {action} ({self.point_errors} so far): "
+                             f"{type(exc).__name__}: {exc}")
+        if self.handler.on_error == "pass" and not drop:
+            field = self.handler.error_field
+            for point in points:
+                point.fieldsString[field] = str(exc)[:200]
+            self._emit(points, 0)
+
+    def _emit(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
+        if not points:
+            return
+        if self._profiling:
+            _stamp(points, entry_ns)
+        prefixes = framing.POINT_PREFIXES
+        limit = len(prefixes)
+        frames = []
+        append = frames.append
+        for point in points:
+            data = point.SerializeToString()
+            n = len(data)
+            append(prefixes[n] + data if n < limit else framing.frame_point_response(data))
+        self._out.extend(frames)
+        self.points_out += len(points)
+
+    # -- management ----------------------------------------------------------
+    def _management(self, message: bytes) -> None:
+        try:
+            request = Request.FromString(message)
+        except Exception as exc:
+            raise ProtocolError(f"malformed request: {exc}") from exc
+        kind = request.WhichOneof("message")
+        handle = {
+            "info": self._info, "init": self._init, "snapshot": self._snapshot,
+            "restore": self._restore, "begin": self._begin, "end": self._end,
+            "keepalive": self._keepalive_late,
+        }.get(kind)
+        if handle is None:
+            raise ProtocolError(f"unexpected request {kind or 'with no message'}")
+        handle(request)
+        if kind not in ("begin", "end"):
+            self._out.flush()
+
+    def _respond(self, **message: Any) -> None:
+        self._out.add(framing.frame(Response(**message).SerializeToString()))
+
+    def _info(self, _request: udf_pb2.Request) -> None:
+        handler = type(self.handler)
+        info = udf_pb2.InfoResponse(wants=handler.wants, provides=handler.provides)
+        for opt in handler.options:
+            info.options[opt.name].valueTypes.append(opt.type)
+        self._respond(info=info)
+
+    def _init(self, request: udf_pb2.Request) -> None:
+        init = request.init
+        self._context = TaskContext(init.taskID, init.nodeID)
+        try:
+            options = parse_options(type(self.handler).options, init.options)
+            self.handler.init(options, self._context)
+        except OptionError as exc:
+            self._init_failed(f"invalid options: {exc}")
+            return
+        except Exception as exc:
+            self._init_failed(f"{type(exc).__name__}: {exc}")
+            return
+        self._init_args = (options, self._context)
+        self._respond(init=udf_pb2.InitResponse(success=True))
+
+    def _init_failed(self, message: str) -> None:
+        self.log("ERROR", f"init failed: {message}")
+        self._respond(init=udf_pb2.InitResponse(success=False, error=message))
+
+    def _snapshot(self, _request: udf_pb2.Request) -> None:
+        handler = self.handler
+        data = b""
+        if handler.snapshot_version > 0:
+            data = snapshot.encode(handler.name, handler.snapshot_version, handler.state())
+        self._respond(snapshot=udf_pb2.SnapshotResponse(snapshot=data))
+
+    def _restore(self, request: udf_pb2.Request) -> None:
+        """Load a snapshot; an unreadable one is logged and the handler starts fresh."""
+        handler = self.handler
+        data = request.restore.snapshot
+        if data and handler.snapshot_version > 0:
+            try:
+                handler.restore(snapshot.decode(data, handler.name, handler.snapshot_version))
+                self.log("INFO", f"state restored from a {len(data)}-byte snapshot")
+            except Exception as exc:
+                self.log("WARN", f"snapshot ignored, starting fresh: {exc}")
+                self._fresh_handler()
+        self._respond(restore=udf_pb2.RestoreResponse(success=True))
+
+    def _fresh_handler(self) -> None:
+        self.handler = self._factory()
+        if self._init_args is not None:
+            self.handler.init(*self._init_args)
+
+    def _keepalive_late(self, request: udf_pb2.Request) -> None:
+        self._respond(keepalive=udf_pb2.KeepaliveResponse(time=request.keepalive.time))
+
+    # -- batches -------------------------------------------------------------
+    def _begin(self, request: udf_pb2.Request) -> None:
+        if self._batch is not None:
+            self.log("WARN", f"batch {self._batch.begin.name!r} never ended; dropped")
+        begin = udf_pb2.BeginBatch()
+        begin.CopyFrom(request.begin)
+        self._batch = Batch(begin)
+
+    def _end(self, request: udf_pb2.Request) -> None:
+        batch, self._batch = self._batch, None
+        if batch is None:
+            self.log("WARN", "end of a batch that never began; ignored")
+            return
+        batch.end = udf_pb2.EndBatch()
+        batch.end.CopyFrom(request.end)
+        try:
+            result = self.handler.batch(batch)
+        except Exception as exc:
+            self._point_errors(batch.points, exc, drop=self.handler.on_error != "pass")
+            return
+        if isinstance(result, Batch):
+            self._emit_batch(result)
+        elif result:
+            self._emit(result, 0)
+
+    def _emit_batch(self, batch: Batch) -> None:
+        """BeginBatch (with the real size), points, EndBatch: never interleaved."""
+        begin = udf_pb2.BeginBatch()
+        begin.CopyFrom(batch.begin)
+        begin.size = len(batch.points)
+        self._respond(begin=begin)
+        self._emit(batch.points, 0)
+        end = batch.end
+        if end is None:
+            end = udf_pb2.EndBatch(name=begin.name, group=begin.group, byName=begin.byName,
+                                   tmax=max((p.time for p in batch.points), default=0))
+            end.tags.update(begin.tags)
+        self._respond(end=end)
+
+
+def _stamp(points: list[udf_pb2.Point], entry_ns: int) -> None:
+    """PROFILING_MODE: entry and exit times of the UDF and its latency on every output point."""
+    exit_ns = time.time_ns()
+    entry_ns = entry_ns or exit_ns
+    latency_ms = (exit_ns - entry_ns) / 1e6
+    for point in points:
+        point.fieldsInt["udf_entry_ns"] = entry_ns
+        point.fieldsInt["udf_exit_ns"] = exit_ns
+        point.fieldsDouble["udf_latency_ms"] = latency_ms

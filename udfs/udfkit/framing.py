@@ -1,0 +1,137 @@
+"""Kapacitor's framing: each protobuf message is preceded by its uvarint length.
+
+The decoder works on whole chunks read from a pipe or socket, never byte by
+byte, and classifies a frame by its first tag without parsing it, so the
+reader thread can answer keepalives while the worker is busy.
+"""
+
+from __future__ import annotations
+
+MAX_FRAME_BYTES = 256 << 20
+"""A length above this is taken as garbage rather than a message (Kapacitor has no limit)."""
+
+# Field numbers of the Request/Response oneof: the first tag of a frame.
+INFO, INIT, KEEPALIVE, SNAPSHOT, RESTORE, ERROR = 1, 2, 3, 4, 5, 6
+BEGIN, POINT, END = 16, 17, 18
+
+_SMALL_VARINTS = [bytes([i]) for i in range(128)]
+
+
+class FramingError(Exception):
+    """The byte stream is not a sequence of length-prefixed messages."""
+
+
+def encode_varint(value: int) -> bytes:
+    """Unsigned LEB128, as protobuf and Kapacitor's framing use it."""
+    if value < 128:
+        return _SMALL_VARINTS[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def frame(payload: bytes) -> bytes:
+    """One message ready for the wire."""
+    n = len(payload)
+    return (_SMALL_VARINTS[n] if n < 128 else encode_varint(n)) + payload
+
+
+_POINT_TAG = encode_varint(POINT << 3 | 2)
+_PREFIX_TABLE = 8192
+
+
+def _point_prefix(n: int) -> bytes:
+    inner = _POINT_TAG + encode_varint(n)
+    return encode_varint(len(inner) + n) + inner
+
+
+POINT_PREFIXES = [_point_prefix(n) for n in range(_PREFIX_TABLE)]
+"""POINT_PREFIXES[n]: frame length, tag and length of a Response{point} whose point has n bytes."""
+
+
+def frame_point_response(point_bytes: bytes) -> bytes:
+    """A framed Response{point} built from a serialised Point, without a Response object.
+
+    Response is a oneof, so its encoding is just the field tag, the length and
+    the point's bytes: building it by hand saves a message copy per point.
+    """
+    n = len(point_bytes)
+    if n < _PREFIX_TABLE:
+        return POINT_PREFIXES[n] + point_bytes
+    return _point_prefix(n) + point_bytes
+
+
+def frame_kind(message: bytes) -> int:
+    """The oneof field number of a Request or Response, read from its first tag (0 if empty)."""
+    if not message:
+        return 0
+    first = message[0]
+    if first < 0x80:
+        return first >> 3
+    if len(message) < 2:
+        return 0
+    return ((first & 0x7F) | (message[1] << 7)) >> 3
+
+
+class FrameDecoder:
+    """Splits a byte stream into message payloads, whatever the chunk boundaries."""
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self._rest = b""
+        self._max_frame = max_frame
+        self.others = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return every complete message in rest + data; keep the incomplete tail.
+
+        ``self.others`` is then the number of those messages that are not points,
+        so the common all-points chunk needs no per-message look.
+        """
+        buf = self._rest + data if self._rest else data
+        end = len(buf)
+        pos = 0
+        out: list[bytes] = []
+        others = 0
+        while pos < end:
+            length = buf[pos]
+            start = pos + 1
+            if length >= 0x80:
+                decoded = self._long_varint(buf, pos)
+                if decoded is None:
+                    break
+                length, start = decoded
+            stop = start + length
+            if stop > end:
+                break
+            if stop == start or buf[start] != 0x8A:  # 0x8A: first byte of the point tag
+                others += 1
+            out.append(buf[start:stop])
+            pos = stop
+        self._rest = buf[pos:]
+        self.others = others
+        return out
+
+    def _long_varint(self, buf: bytes, pos: int) -> tuple[int, int] | None:
+        value = 0
+        shift = 0
+        for i in range(pos, min(pos + 10, len(buf))):
+            byte = buf[i]
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                if value > self._max_frame:
+                    raise FramingError(
+                        f"frame length {value} exceeds the {self._max_frame}-byte limit"
+                    )
+                return value, i + 1
+            shift += 7
+        if len(buf) - pos >= 10:
+            raise FramingError("frame length is not a valid varint (more than 10 bytes)")
+        return None
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back; non-zero at end of input means truncation."""
+        return len(self._rest)

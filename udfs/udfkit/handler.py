@@ -1,0 +1,86 @@
+"""The handler API: everything a UDF author writes is a Handler subclass.
+
+A handler declares what it wants and provides, its options and its error
+policy; the agent owns the protocol, the I/O, keepalives, snapshots and error
+counting. Stream handlers implement ``point`` (one point in, zero or more out)
+or, for vectorised work, ``points`` (every point already waiting, in order).
+Batch handlers implement ``batch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from udfkit import udf_pb2
+from udfkit.options import Opt
+
+STREAM, BATCH = udf_pb2.STREAM, udf_pb2.BATCH
+Point = udf_pb2.Point
+Out = Union[None, Point, list[Point]]  # noqa: UP007 - a runtime alias, kept for 3.10
+
+
+@dataclass
+class Batch:
+    """A whole batch: its BeginBatch, its points in order, and its EndBatch."""
+
+    begin: udf_pb2.BeginBatch
+    points: list[Point] = field(default_factory=list)
+    end: udf_pb2.EndBatch | None = None
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Who runs this process: the task and node ids from Init, for log lines and errors."""
+
+    task: str = ""
+    node: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.task or '?'}/{self.node or '?'}"
+
+
+class Handler:
+    """Base class of every UDF. Subclasses override the class attributes and some methods."""
+
+    name: ClassVar[str] = "udf"
+    wants: ClassVar[int] = STREAM
+    provides: ClassVar[int] = STREAM
+    options: ClassVar[tuple[Opt, ...]] = ()
+    snapshot_version: ClassVar[int] = 0
+    """0: the handler keeps no state worth saving; otherwise the format version of state()."""
+
+    on_error: str = "drop"
+    """What happens to a point the handler fails on: "drop" it, or "pass" it through with
+    an ``error_field`` string field naming the problem."""
+    error_field: ClassVar[str] = "error"
+
+    def init(self, options: dict[str, Any], context: TaskContext) -> None:
+        """Receive checked options. Do heavy imports and model loading here, not at import."""
+
+    def point(self, point: Point) -> Out:
+        """Handle one stream point; return None, a point, or a list of points."""
+        raise NotImplementedError(f"{self.name} does not take stream points")
+
+    def points(self, points: list[Point]) -> list[Point]:
+        """Vectorised form of point(); the agent calls it when a subclass overrides it.
+
+        It must handle bad points itself (mark or skip them): if it raises, every
+        point of the call is treated as failed.
+        """
+        raise NotImplementedError
+
+    def batch(self, batch: Batch) -> Batch | list[Point] | None:
+        """Handle one whole batch; return a batch, stream points, or None."""
+        raise NotImplementedError(f"{self.name} does not take batches")
+
+    def state(self) -> Any:
+        """JSON-serialisable state for a snapshot (only when snapshot_version > 0)."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Load state() output from an earlier process of the same task."""
+
+    @classmethod
+    def is_vectorised(cls) -> bool:
+        return cls.points is not Handler.points
