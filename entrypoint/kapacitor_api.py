@@ -1,0 +1,111 @@
+"""A small client of Kapacitor's HTTP API (standard library only: the image has no requests)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class ApiError(RuntimeError):
+    """Kapacitor answered with an error status; the message carries its text."""
+
+
+class KapacitorApi:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+              query: Mapping[str, str] | None = None) -> Any:
+        url = f"{self.base}{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(url, data=data, method=method)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                text = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except ValueError:
+                pass
+            raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
+        return json.loads(text) if text.strip() else None
+
+    def ping(self) -> bool:
+        try:
+            self._call("GET", "/kapacitor/v1/ping")
+            return True
+        except (OSError, ApiError):
+            return False
+
+    def wait_ready(self, timeout: float, alive: Any = None) -> None:
+        """Poll /ping until it answers; `alive()` returning False aborts (the process died)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return
+            if alive is not None and not alive():
+                raise ApiError("kapacitord exited before answering /ping")
+            time.sleep(0.1)
+        raise ApiError(f"kapacitord did not answer /ping within {timeout}s")
+
+    # -- tasks -------------------------------------------------------------------
+    def define_task(self, task_id: str, script: str, dbrps: Sequence[Mapping[str, str]],
+                    task_type: str = "stream", vars: Mapping[str, Any] | None = None,
+                    enabled: bool = False) -> dict:
+        """Create the task, or replace its definition if it exists (it keeps its status)."""
+        body: dict[str, Any] = {"id": task_id, "type": task_type, "dbrps": list(dbrps),
+                                "script": script,
+                                "status": "enabled" if enabled else "disabled"}
+        if vars:
+            body["vars"] = dict(vars)
+        try:
+            return self._call("POST", "/kapacitor/v1/tasks", body)
+        except ApiError as exc:
+            if "already exists" not in str(exc):
+                raise
+            body.pop("id")
+            return self._call("PATCH", f"/kapacitor/v1/tasks/{task_id}", body)
+
+    def set_status(self, task_id: str, enabled: bool) -> dict:
+        status = "enabled" if enabled else "disabled"
+        return self._call("PATCH", f"/kapacitor/v1/tasks/{task_id}", {"status": status})
+
+    def task(self, task_id: str) -> dict:
+        return self._call("GET", f"/kapacitor/v1/tasks/{task_id}",
+                          query={"dot-view": "labels", "script-format": "raw"})
+
+    def tasks(self) -> list[dict]:
+        return self._call("GET", "/kapacitor/v1/tasks", query={"fields": "status"})["tasks"]
+
+    def delete_task(self, task_id: str) -> None:
+        self._call("DELETE", f"/kapacitor/v1/tasks/{task_id}")
+
+    def wait_task(self, task_id: str, timeout: float = 20.0) -> dict:
+        """Poll until the task executes or reports an error (enable returns before Init ran)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.task(task_id)
+            if info.get("error") or info.get("executing") or time.monotonic() > deadline:
+                return info
+            time.sleep(0.1)
+
+    def http_out(self, task_id: str, endpoint: str) -> dict:
+        return self._call("GET", f"/kapacitor/v1/tasks/{task_id}/{endpoint}")
+
+    # -- data --------------------------------------------------------------------
+    def write(self, lines: str | bytes, db: str, rp: str = "autogen",
+              precision: str = "n") -> None:
+        raw = lines.encode() if isinstance(lines, str) else lines
+        self._call("POST", "/kapacitor/v1/write", raw=raw,
+                   query={"db": db, "rp": rp, "precision": precision})

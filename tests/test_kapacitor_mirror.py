@@ -1,0 +1,79 @@
+"""The mirror UDF inside real kapacitord: stream, InfluxDB output, batch, Init errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.testbed import udf_function, wait_for
+
+pytestmark = pytest.mark.kapacitor
+
+STREAM_TICK = """
+stream
+    |from()
+        .measurement('cpu')
+    @mirror()
+    |httpOut('out')
+"""
+
+
+def test_stream_points_pass_through_the_udf(kapacitord):
+    kap = kapacitord([udf_function("mirror", "mirror.py")])
+    kap.api.define_task("mirror_task", STREAM_TICK, [{"db": "telemetry", "rp": "autogen"}],
+                        enabled=True)
+    assert kap.api.wait_task("mirror_task")["executing"] is True
+    base = 1_700_000_000_000_000_000
+    kap.api.write("".join(f"cpu,host=a value={i}.5,n={i}i {base + i}\n" for i in range(50)),
+                  db="telemetry")
+
+    def last():
+        series = kap.api.http_out("mirror_task", "out").get("series") or []
+        return series and series[0]["values"][-1][0].startswith("2023") and series[0]
+
+    series = wait_for(last)
+    assert series, kap.log_text()[-2000:]
+    assert series["name"] == "cpu" and series["tags"] == {"host": "a"}
+    row = dict(zip(series["columns"], series["values"][-1], strict=True))
+    assert row["value"] == 49.5 and row["n"] == 49
+    stats = kap.api.task("mirror_task")["stats"]["node-stats"]
+    mirror_node = next(v for k, v in stats.items() if k.startswith("mirror"))
+    assert mirror_node["collected"] == 50 and mirror_node["emitted"] == 50
+
+
+@pytest.mark.influxdb
+def test_stream_through_udf_into_influxdb(kapacitord, influxdb):
+    influxdb.query('CREATE DATABASE "telemetry"')
+    kap = kapacitord([udf_function("mirror", "mirror.py")], influxdb_url=influxdb.url)
+    script = """
+stream
+    |from()
+        .measurement('temp')
+        .groupBy('sensor')
+    @mirror()
+    |influxDBOut()
+        .database('telemetry')
+        .retentionPolicy('autogen')
+        .measurement('temp_mirrored')
+        .precision('s')
+"""
+    kap.api.define_task("to_influx", script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
+    assert kap.api.wait_task("to_influx")["executing"] is True
+    now = int(time.time())
+    lines = "".join(f"temp,sensor=s{i % 2} value={20 + i} {now - 100 + i}\n" for i in range(20))
+    kap.api.write(lines, db="telemetry", precision="s")
+
+    rows = wait_for(lambda: len(influxdb.query(
+        "SELECT value, sensor FROM temp_mirrored", "telemetry")) == 20 and
+        influxdb.query("SELECT value, sensor FROM temp_mirrored", "telemetry"))
+    assert rows, kap.log_text()[-2000:]
+    assert sorted(r["value"] for r in rows) == [20 + i for i in range(20)]
+    assert {r["sensor"] for r in rows} == {"s0", "s1"}
+
+
+def test_init_error_names_the_option(kapacitord):
+    kap = kapacitord([udf_function("mirror", "mirror.py")])
+    script = STREAM_TICK.replace("@mirror()", "@mirror().bogus(1)")
+    with pytest.raises(Exception, match="bogus"):
+        kap.api.define_task("bad", script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
