@@ -1,0 +1,219 @@
+"""The agent against a hand-driven Kapacitor side: lifecycle, errors, keepalive, vectorising."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.agent_helpers import Request, point, point_requests, read_points, spawn
+from tests.conftest import ROOT
+from udfkit import framing, udf_pb2
+from udfkit.client import UdfClient
+
+UDF_SCRIPTS = ["mirror.py", "threshold.py", "temperature_classifier.py",
+               "humidity_classifier.py", "moving_average.py", "outliers.py"]
+
+
+@pytest.mark.parametrize("script", UDF_SCRIPTS)
+def test_info_probe_answers_fast(script):
+    start = time.monotonic()
+    client = spawn(script, *(["--mode", "batch"] if script == "outliers.py" else []))
+    info = client.info()
+    elapsed = time.monotonic() - start
+    client.close_input()
+    assert client.wait() == 0
+    assert elapsed < 0.5, f"{script} took {elapsed:.2f}s to answer Info"
+    assert info.wants == (udf_pb2.BATCH if script == "outliers.py" else udf_pb2.STREAM)
+
+
+def test_info_lists_declared_options_with_types():
+    client = spawn("threshold.py")
+    info = client.info()
+    client.close_input()
+    assert {k: list(v.valueTypes) for k, v in info.options.items()} == {
+        "field": [udf_pb2.STRING], "min": [udf_pb2.DOUBLE], "max": [udf_pb2.DOUBLE],
+        "mode": [udf_pb2.STRING], "as": [udf_pb2.STRING]}
+
+
+def test_init_error_names_option_and_types():
+    client = spawn("threshold.py")
+    result = client.init({"field": "t", "min": 3})
+    client.close_input()
+    assert not result.success
+    assert "min: expected DOUBLE, got INT" in result.error
+
+
+def test_keepalive_answered_while_handler_is_busy():
+    client = spawn("tests/udfs/probe.py")
+    assert client.init({"sleep": 1.5}).success
+    client.send(point_requests([point(1, v=1.0)]))
+    time.sleep(0.1)
+    sent = time.monotonic()
+    client.send([Request(keepalive=udf_pb2.KeepaliveRequest(time=77))])
+    first = client.recv(timeout=5)
+    assert first.WhichOneof("message") == "keepalive" and first.keepalive.time == 77
+    assert time.monotonic() - sent < 0.5
+    assert read_points(client, 1)[0].time == 1
+    client.close_input()
+    assert client.wait() == 0
+
+
+def test_bad_point_is_dropped_and_counted_and_the_udf_goes_on():
+    client = spawn("tests/udfs/probe.py")
+    assert client.init({}).success
+    client.send(point_requests([point(1, v=1.0), point(2, boom=1.0), point(3, v=3.0)]))
+    assert [p.time for p in read_points(client, 2)] == [1, 3]
+    client.close_input()
+    assert client.wait() == 0
+    log = "\n".join(client.stderr)
+    assert "1 point(s) dropped" in log and "refusing field boom" in log
+    assert "3 points in, 2 out, 1 failed" in log
+
+
+def test_bad_point_passed_through_with_error_field_when_declared():
+    client = spawn("tests/udfs/probe.py")
+    assert client.init({"on_error": "pass"}).success
+    client.send(point_requests([point(1, boom=1.0), point(2, v=2.0)]))
+    first, second = read_points(client, 2)
+    assert first.fieldsString["error"] == "refusing field boom"
+    assert "error" not in second.fieldsString
+    client.close_input()
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"\xff" * 12, "malformed input"),
+    (framing.encode_varint(50) + b"\x8a\x01\x05abc", "truncated input"),
+    (framing.frame(b"\x8a\x01\x05\xff\xff"), "malformed point"),
+    (framing.frame(b"\xfa\x07\x00"), "unexpected request"),
+])
+def test_garbage_ends_the_process_with_an_error_response(data, reason):
+    client = spawn("mirror.py")
+    client.send_raw(data)
+    client.close_input()
+    response = client.recv(timeout=5)
+    assert response.WhichOneof("message") == "error"
+    assert reason in response.error.error
+    assert client.wait(timeout=5) == 1
+
+
+def test_closing_stdin_ends_the_process_promptly():
+    client = spawn("moving_average.py")
+    assert client.init({"field": "v", "size": 3}).success
+    client.send(point_requests([point(i, v=float(i)) for i in range(10)]))
+    read_points(client, 8)
+    start = time.monotonic()
+    client.close_input()
+    assert client.wait(timeout=5) == 0
+    assert time.monotonic() - start < 1.0
+
+
+def test_vectorised_handler_gets_every_waiting_point_but_a_lone_point_at_once():
+    client = spawn("tests/udfs/probe.py", "--vector")
+    assert client.init({}).success
+    client.send(point_requests([point(i, v=1.0) for i in range(2000)]))
+    sizes = [p.fieldsInt["call_size"] for p in read_points(client, 2000)]
+    assert max(sizes) > 100
+    start = time.monotonic()
+    client.send(point_requests([point(5000, v=1.0)]))
+    lone = read_points(client, 1)[0]
+    assert lone.fieldsInt["call_size"] == 1
+    assert time.monotonic() - start < 0.2
+    client.close_input()
+
+
+def test_vectorised_calls_are_bounded_by_max_batch():
+    client = spawn("tests/udfs/probe.py", "--vector", "--max-batch", "64")
+    assert client.init({}).success
+    client.send(point_requests([point(i, v=1.0) for i in range(1000)]))
+    assert max(p.fieldsInt["call_size"] for p in read_points(client, 1000)) <= 64
+    client.close_input()
+
+
+def test_batch_reply_is_begin_points_end_in_order():
+    client = spawn("outliers.py", "--mode", "batch")
+    assert client.init({"field": "v"}).success
+    values = [10.0, 11.0, 10.5, 9.5, 10.2, 55.0, 10.1, -30.0]
+    for name in ("b1", "b2"):
+        begin = udf_pb2.BeginBatch(name=name, group="g", size=len(values))
+        end = udf_pb2.EndBatch(name=name, group="g", tmax=len(values))
+        client.send([Request(begin=begin), *point_requests(
+            point(i, v=v) for i, v in enumerate(values)), Request(end=end)])
+    kinds = []
+    while len(kinds) < 8:
+        response = client.recv()
+        kinds.append((response.WhichOneof("message"), response))
+    assert [k for k, _ in kinds] == ["begin", "point", "point", "end"] * 2
+    assert kinds[0][1].begin.size == 2 and kinds[0][1].begin.name == "b1"
+    assert sorted(r.point.fieldsDouble["v"] for k, r in kinds[:4] if k == "point") == [-30.0, 55.0]
+    assert kinds[3][1].end.tmax == len(values)
+    client.close_input()
+
+
+def test_snapshot_restores_state_in_a_new_process():
+    first = spawn("moving_average.py")
+    assert first.init({"field": "v", "size": 3}).success
+    first.send(point_requests([point(1, v=1.0), point(2, v=2.0)]))
+    data = first.request(Request(snapshot=udf_pb2.SnapshotRequest())).snapshot.snapshot
+    first.close_input()
+    second = spawn("moving_average.py")
+    assert second.init({"field": "v", "size": 3}).success
+    restored = second.request(Request(restore=udf_pb2.RestoreRequest(snapshot=data))).restore
+    assert restored.success
+    second.send(point_requests([point(3, v=6.0)]))
+    assert read_points(second, 1)[0].fieldsDouble["average"] == 3.0
+    second.close_input()
+
+
+def test_unreadable_snapshot_starts_fresh_without_failing():
+    client = spawn("moving_average.py")
+    assert client.init({"field": "v", "size": 2}).success
+    restored = client.request(Request(restore=udf_pb2.RestoreRequest(snapshot=b"junk"))).restore
+    assert restored.success
+    client.send(point_requests([point(1, v=1.0), point(2, v=3.0)]))
+    assert read_points(client, 1)[0].fieldsDouble["average"] == 2.0
+    client.close_input()
+    assert client.wait() == 0
+    assert any("snapshot ignored, starting fresh" in line for line in client.stderr)
+
+
+def test_profiling_mode_stamps_entry_exit_and_latency():
+    client = spawn("mirror.py", env={**os.environ, "PROFILING_MODE": "true"})
+    assert client.init({}).success
+    client.send(point_requests([point(1, v=1.0)]))
+    out = read_points(client, 1)[0]
+    assert out.fieldsInt["udf_exit_ns"] >= out.fieldsInt["udf_entry_ns"] > 0
+    assert 0 <= out.fieldsDouble["udf_latency_ms"] < 1000
+    client.close_input()
+
+
+def test_socket_mode_serves_several_connections_at_once():
+    path = os.path.join(tempfile.mkdtemp(), "mirror.sock")
+    server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket", path])
+    try:
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        conns = [socket.socket(socket.AF_UNIX) for _ in range(2)]
+        clients = []
+        for conn in conns:
+            conn.connect(path)
+            clients.append(UdfClient(conn.fileno(), conn.fileno()))
+        for n, client in enumerate(clients):
+            assert client.info().wants == udf_pb2.STREAM
+            assert client.init({}, node=f"n{n}").success
+        for n, client in enumerate(clients):
+            client.send(point_requests([point(t, v=float(n)) for t in range(100)]))
+        for n, client in enumerate(clients):
+            assert {p.fieldsDouble["v"] for p in read_points(client, 100)} == {float(n)}
+        for conn in conns:
+            conn.close()
+    finally:
+        server.terminate()
+        assert server.wait(timeout=5) in (0, -15)
+    assert not os.path.exists(path)
