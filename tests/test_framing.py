@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from udfkit import framing, udf_pb2
 
 payloads = st.lists(st.binary(min_size=0, max_size=600), max_size=30)

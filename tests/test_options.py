@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+
 from udfkit import DOUBLE, DURATION, INT, STRING, Opt, OptionError
 from udfkit.client import init_request
 from udfkit.options import parse_options, positive

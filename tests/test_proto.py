@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 from google.protobuf import descriptor_pb2
-from udfkit import udf_pb2
 
 from tests.conftest import ROOT
+from udfkit import udf_pb2
 
 PROTO_DIR = ROOT / "udfs" / "udfkit"
 

@@ -1,6 +1,7 @@
 """Snapshot envelopes: versioned, and unreadable ones are refused with a reason."""
 
 import pytest
+
 from udfkit import snapshot
 
 

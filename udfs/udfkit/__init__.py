@@ -38,8 +38,8 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
     parser.add_argument("--socket", help="serve on this Unix socket instead of stdin/stdout")
     parser.add_argument("--max-batch", type=int, default=4096,
                         help="most points handed to a vectorised handler at once")
-    parser.add_argument("--max-delay-ms", type=float, default=0.0,
-                        help="how long a vectorised handler may wait for more points")
+    parser.add_argument("--max-delay-ms", type=float, default=0.5,
+                        help="after a small read, how long points may gather before the next")
     args = parser.parse_args(argv)
     handler_cls = stream if args.mode == "stream" else batch
     if handler_cls is None:
