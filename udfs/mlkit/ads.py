@@ -58,7 +58,8 @@ class AdsConfig:
     margin: float = 0.02  # threshold = highest smoothed training score + margin
     min_run: int = 2  # consecutive points above threshold before a point is anomalous
     close_after: int = 12  # normal points that close an open period
-    refit_every: int = 5000  # scored points between refits on recent normal data (0: never)
+    refit_every: int = 10_000  # scored points between refits on recent normal data (0: never)
+    background: float = 0.1  # uniform background points per training row (see iforest)
     seed: int = 0
 
     def check(self) -> None:
@@ -129,7 +130,8 @@ class SeriesDetector:
         self._rows: list[list[float]] = list(model.rows) if model else []
         self._pending: list[list[float]] = []
         self._learn_buf: list[float] = []
-        self._history: deque[float] = deque(maxlen=self.config.learn)
+        keep = self.config.long_window + self.config.short_window
+        self._history: deque[float] = deque(maxlen=keep)
         self._recent: deque[float] = deque(maxlen=self.config.smooth)
         self._run = self._quiet = self._since_fit = self._seen = 0
         self._open: list[Any] | None = None  # [start_ns, last_ns, max_score]
@@ -205,7 +207,7 @@ class SeriesDetector:
 
         cfg = self.config
         rows = np.asarray(self._rows, dtype=float)
-        self._forest = fit_forest(rows, cfg.n_estimators, cfg.max_samples, cfg.seed)
+        self._forest = fit_forest(rows, cfg.n_estimators, cfg.max_samples, cfg.seed, cfg.background)
         raw = self._forest.score(rows)
         k = min(cfg.smooth, len(raw))
         smoothed = np.convolve(raw, np.ones(k) / k, mode="valid")
@@ -236,8 +238,12 @@ class SeriesDetector:
         if self._reference is None:
             self._reference = Reference.from_dict(self._ref)
         rows = features(
-            np.asarray(self._history), good, self._reference, cfg.long_window,
-            cfg.short_window, self._seen,
+            np.asarray(self._history),
+            good,
+            self._reference,
+            cfg.long_window,
+            cfg.short_window,
+            self._seen,
         )
         raw = self._forest.score(rows).tolist()
         cap = cfg.learn
@@ -247,7 +253,7 @@ class SeriesDetector:
                 self._pending.append(rows[k].tolist())
         if len(self._pending) > cap:
             del self._pending[:-cap]
-        self._history.extend(good[-cfg.learn :].tolist())
+        self._history.extend(good[-self._history.maxlen :].tolist())
         self._since_fit += len(good)
         self._seen += len(good)
         return out
@@ -307,4 +313,3 @@ class SeriesDetector:
         det._run, det._quiet, det._since_fit, det._seen = d["counters"]
         det._open = list(d["open"]) if d["open"] else None
         return det
-

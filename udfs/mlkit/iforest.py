@@ -89,15 +89,38 @@ def _node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return depth
 
 
-def fit_forest(rows: np.ndarray, n_estimators: int, max_samples: int, seed: int) -> FlatForest:
-    """Fit a seeded IsolationForest on rows and return its flat form (deterministic)."""
+def fit_forest(
+    rows: np.ndarray, n_estimators: int, max_samples: int, seed: int, background: float = 0.0
+) -> FlatForest:
+    """Fit a seeded IsolationForest on rows and return its flat form (deterministic).
+
+    background > 0 adds that fraction of uniform points in a box `BOX_SCALE` times wider than
+    the data around its median. A plain IsolationForest only splits inside the training range,
+    so every point beyond it scores like the most extreme training point (the score
+    saturates); sparse background points let trees place splits out there, so the score keeps
+    growing with the distance from normal data.
+    """
     from sklearn.ensemble import IsolationForest
 
+    rows = np.asarray(rows, dtype=float)
+    rng = np.random.default_rng(seed)
+    if background > 0:
+        rows = np.vstack([rows, background_points(rows, int(background * len(rows)), rng)])
     forest = IsolationForest(
         n_estimators=n_estimators,
         max_samples=min(max_samples, len(rows)),
         random_state=seed,
         n_jobs=1,
     )
-    forest.fit(np.asarray(rows, dtype=float))
+    forest.fit(rows)
     return flatten(forest)
+
+
+BOX_SCALE = 3.0
+
+
+def background_points(rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n uniform points in a box BOX_SCALE times the data's reach from its median."""
+    center = np.median(rows, axis=0)
+    reach = np.maximum(np.abs(rows - center).max(axis=0), 1e-6) * BOX_SCALE
+    return rng.uniform(center - reach, center + reach, size=(n, rows.shape[1]))

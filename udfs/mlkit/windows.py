@@ -85,8 +85,9 @@ def training_residuals(values: np.ndarray, ref: Reference) -> np.ndarray:
 
 
 def season(values: np.ndarray, min_lag: int = 2) -> int:
-    """Dominant period in points (0 if none): the highest autocorrelation peak after the
-    first negative lag, kept only above MIN_SEASON_ACF, looking at lags up to half the data."""
+    """Dominant period in points (0 if none): after the first negative autocorrelation, the
+    first local peak within 90% of the highest one (lags up to half the data), if that
+    highest one exceeds MIN_SEASON_ACF."""
     x = values - values.mean()
     energy = float(np.dot(x, x))
     n = len(x)
@@ -97,8 +98,15 @@ def season(values: np.ndarray, min_lag: int = 2) -> int:
     negative = np.flatnonzero(acf < 0)
     if not len(negative):
         return 0
-    best = negative[0] + int(np.argmax(acf[negative[0] :]))
-    return int(lags[best]) if acf[best] > MIN_SEASON_ACF else 0
+    tail = acf[negative[0] :]
+    peak = float(tail.max())
+    if peak <= MIN_SEASON_ACF:
+        return 0
+    # multiples of the period peak about as high: take the first local peak near the top
+    is_peak = np.r_[tail[1:-1] >= np.maximum(tail[:-2], tail[2:]), True]
+    is_peak = np.r_[tail[0] >= tail[1] if len(tail) > 1 else True, is_peak[: len(tail) - 1]]
+    first = int(np.flatnonzero(is_peak & (tail >= 0.9 * peak))[0])
+    return int(lags[negative[0] + first])
 
 
 def features(

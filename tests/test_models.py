@@ -1,0 +1,117 @@
+"""Shipped model artefacts: verified loading, metadata, reproducible training, F1 floor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlkit import rfc
+from mlkit.manifest import ModelError, load_verified, sha256_file, write_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+DATA = ROOT / "training_data_sets"
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped rfc model and manifest that tests may damage."""
+    shutil.copy(MODELS / "rfc.joblib", tmp_path / "rfc.joblib")
+    write_manifest(tmp_path, ["rfc.joblib"])
+    return tmp_path
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, mlkit.manifest, mlkit.rfc, mlkit.ads; "
+        "bad = [m for m in ('numpy', 'sklearn', 'joblib', 'pandas') if m in sys.modules]; "
+        "sys.exit(', '.join(bad) or None)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "udfs")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_shipped_manifest_loads_both_models() -> None:
+    assert isinstance(load_verified(MODELS / "rfc.joblib"), rfc.FailurePredictor)
+    assert load_verified(MODELS / "ads.joblib").rows
+
+
+def test_tampered_file_refused(model_dir: Path) -> None:
+    path = model_dir / "rfc.joblib"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"rfc\.joblib.*expected sha256"):
+        load_verified(path)
+
+
+def test_missing_file_and_entry_refused(model_dir: Path) -> None:
+    with pytest.raises(ModelError, match=r"not found: .*nope\.joblib"):
+        load_verified(model_dir / "nope.joblib")
+    shutil.copy(model_dir / "rfc.joblib", model_dir / "other.joblib")
+    with pytest.raises(ModelError, match=r"other\.joblib is not listed"):
+        load_verified(model_dir / "other.joblib")
+    (model_dir / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="manifest not found"):
+        load_verified(model_dir / "rfc.joblib")
+
+
+def test_metadata_matches_models() -> None:
+    manifest = json.loads((MODELS / "manifest.json").read_text())
+    for name in ("rfc", "ads"):
+        meta = json.loads((MODELS / f"{name}.json").read_text())
+        digest = sha256_file(MODELS / f"{name}.joblib")
+        assert meta["model_sha256"] == digest == manifest[f"{name}.joblib"]
+        assert set(meta["versions"]) == {"python", "numpy", "sklearn", "joblib"}
+    meta = json.loads((MODELS / "rfc.json").read_text())
+    model = load_verified(MODELS / "rfc.joblib")
+    assert tuple(meta["features"]) == model.features == rfc.FEATURES
+    assert tuple(meta["raw_features"]) == rfc.RAW_FEATURES
+    assert meta["threshold"] == model.threshold
+    assert meta["training_data"]["sha256"] == sha256_file(DATA / "ai4i2020.csv")
+
+
+def test_shipped_rfc_f1_floor() -> None:
+    raw, y = rfc.ai4i_raw(pd.read_csv(DATA / "ai4i2020.csv"))
+    _, x_test, _, y_test = rfc.split(raw, y)
+    metrics = rfc.evaluate(load_verified(MODELS / "rfc.joblib"), x_test, y_test)
+    assert metrics["f1"] >= 0.85, metrics
+
+
+def _train(out: Path) -> dict:
+    from mlkit.train import main
+
+    assert main(["all", "--out-dir", str(out), "--n-estimators", "30"]) == 0
+    return {n: json.loads((out / f"{n}.json").read_text()) for n in ("rfc", "ads")}
+
+
+def test_training_is_reproducible(tmp_path: Path) -> None:
+    first, second = _train(tmp_path / "a"), _train(tmp_path / "b")
+    for name in ("rfc", "ads"):
+        assert first[name]["metrics"] == second[name]["metrics"]
+    raw, _ = rfc.ai4i_raw(pd.read_csv(DATA / "ai4i2020.csv"))
+    labels_a, proba_a = load_verified(tmp_path / "a" / "rfc.joblib").predict(raw)
+    labels_b, proba_b = load_verified(tmp_path / "b" / "rfc.joblib").predict(raw)
+    assert np.array_equal(labels_a, labels_b) and np.array_equal(proba_a, proba_b)
+    ads_a = load_verified(tmp_path / "a" / "ads.joblib")
+    assert ads_a.to_dict() == load_verified(tmp_path / "b" / "ads.joblib").to_dict()
+
+
+def test_feature_matrix_shape_checked() -> None:
+    with pytest.raises(ValueError, match="expected an"):
+        rfc.feature_matrix(np.zeros((3, 5)))
+    assert rfc.feature_matrix(np.ones((2, 6))).shape == (2, len(rfc.FEATURES))
