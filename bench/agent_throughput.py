@@ -1,0 +1,138 @@
+"""Throughput of the agent: the mirror UDF alone over stdio, and inside real kapacitord.
+
+    python bench/agent_throughput.py [--points 200000] [--e2e-points 100000]
+
+Isolation: a driver writes framed points and counts responses without parsing
+them; udfs/mirror.py against bench/naive_mirror.py (a conventional agent) in
+the same run, plus lone-point latency percentiles and peak memory.
+End to end: N points written to /kapacitor/v1/write, time until the task's last
+node has seen all of them, for the same task with and without the UDF node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "udfs"), str(ROOT / "bench")]
+
+from stdio_driver import drive, framed_points, handshake  # noqa: E402
+
+from udfkit import udf_pb2  # noqa: E402
+from udfkit.client import UdfClient  # noqa: E402
+
+
+def make_points(n: int) -> list[udf_pb2.Point]:
+    points = []
+    for i in range(n):
+        p = udf_pb2.Point(time=1_700_000_000_000_000_000 + i * 1_000_000, name="environment",
+                          database="telemetry", retentionPolicy="autogen",
+                          group=f"sensor=s{i % 8}")
+        p.tags["sensor"] = f"s{i % 8}"
+        p.dimensions.append("sensor")
+        p.fieldsDouble["temperature"] = 20.0 + (i % 50) * 0.1
+        p.fieldsDouble["humidity"] = 40.0 + (i % 30) * 0.2
+        points.append(p)
+    return points
+
+
+def isolation(n: int, repeats: int) -> None:
+    payload = handshake() + framed_points(make_points(n))
+    print(f"\n== mirror over stdio, {n:,} points, best of {repeats}")
+    for label, script in [("udfkit mirror", "udfs/mirror.py"),
+                          ("naive baseline", "bench/naive_mirror.py")]:
+        runs = [drive([sys.executable, "-u", script], payload, n) for _ in range(repeats)]
+        best = max(runs, key=lambda r: r.rate)
+        rates = ", ".join(f"{r.rate:,.0f}" for r in runs)
+        print(f"{label:16s} {best.rate:>10,.0f} points/s  (runs: {rates})  "
+              f"peak RSS {best.rss_kib / 1024:.1f} MiB")
+
+
+def latency(samples: int) -> None:
+    client = UdfClient.spawn([sys.executable, "-u", str(ROOT / "udfs" / "mirror.py")])
+    client.init({})
+    point = make_points(1)[0]
+    request = udf_pb2.Request(point=point)
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        client.send([request])
+        client.recv()
+        times.append((time.perf_counter() - start) * 1e6)
+    client.close_input()
+    q = statistics.quantiles(times, n=100)
+    print(f"\n== lone-point round trip through the mirror, {samples} samples")
+    print(f"p50 {q[49]:.0f} µs   p95 {q[94]:.0f} µs   p99 {q[98]:.0f} µs   max {max(times):.0f} µs")
+
+
+def end_to_end(n: int) -> None:
+    import tempfile
+
+    from tests.testbed import Kapacitord, kapacitor_bin_dir, udf_function
+
+    lines = "".join(f"environment,sensor=s{i % 8} temperature={20 + (i % 50) * 0.1:.1f} "
+                    f"{1_700_000_000_000_000_000 + i * 1_000_000}\n" for i in range(n)).encode()
+    chunks = _split_on_lines(lines)
+    print(f"\n== end to end through kapacitord, {n:,} points written over HTTP")
+    with tempfile.TemporaryDirectory() as work:
+        kap = Kapacitord(kapacitor_bin_dir(), Path(work), [udf_function("mirror", "mirror.py")])
+        try:
+            results = {}
+            for label, node in [("without UDF", ""), ("with @mirror()", "    @mirror()\n")]:
+                results[label] = _timed_task(kap, label, node, chunks, n)
+            base = results["without UDF"]
+            for label, rate in results.items():
+                print(f"{label:16s} {rate:>10,.0f} points/s  ({rate / base:.0%} of no-UDF)")
+        finally:
+            kap.stop()
+
+
+def _split_on_lines(data: bytes, size: int = 1 << 20) -> list[bytes]:
+    chunks, start = [], 0
+    while start < len(data):
+        stop = data.rfind(b"\n", start, start + size) + 1 or len(data)
+        chunks.append(data[start:stop])
+        start = stop
+    return chunks
+
+
+def _timed_task(kap, label: str, node: str, chunks: list[bytes], n: int) -> float:
+    task = "bench_" + ("udf" if node else "plain")
+    script = f"stream\n    |from()\n        .measurement('environment')\n{node}    |count('temperature')\n"
+    kap.api.define_task(task, script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
+    kap.api.wait_task(task)
+    start = time.perf_counter()
+    for chunk in chunks:
+        kap.api.write(chunk, db="telemetry")
+    while _collected(kap, task) < n:
+        time.sleep(0.01)
+    rate = n / (time.perf_counter() - start)
+    kap.api.set_status(task, False)
+    return rate
+
+
+def _collected(kap, task: str) -> int:
+    stats = kap.api.task(task)["stats"]["node-stats"]
+    return next(v["collected"] for k, v in stats.items() if k.startswith("count"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=200_000)
+    parser.add_argument("--e2e-points", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--skip-e2e", action="store_true")
+    args = parser.parse_args()
+    isolation(args.points, args.repeats)
+    latency(args.latency_samples)
+    if not args.skip_e2e:
+        end_to_end(args.e2e_points)
+
+
+if __name__ == "__main__":
+    main()
