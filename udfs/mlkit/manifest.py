@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent.parent / "models"
+
+
+def model_path(name: str) -> Path:
+    """A model option's path: absolute as given, else under $MODELS_DIR (default: models/)."""
+    import os
+
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get("MODELS_DIR") or DEFAULT_MODELS_DIR) / path
 
 
 class ModelError(Exception):

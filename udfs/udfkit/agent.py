@@ -21,6 +21,7 @@ from udfkit import framing, snapshot, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
+from udfkit.points import PointError
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
 _EOF = object()
@@ -226,7 +227,7 @@ class Agent:
         if self._batch is not None:
             self._batch.points.extend(points)
         elif self.handler.wants == udf_pb2.BATCH:
-            self._point_errors(points, ProtocolError("point outside a batch"), drop=True)
+            self._point_errors(points, ProtocolError("point outside a batch"), emit=False)
         else:
             self._stream(points, entry_ns)
 
@@ -234,9 +235,15 @@ class Agent:
         handler = self.handler
         if self._vectorised:
             try:
-                self._emit(handler.points(points), entry_ns)
-            except Exception as exc:
+                out = handler.points(points)
+            except Exception as exc:  # one bad call must not end the task
+                handler.take_rejected()
                 self._point_errors(points, exc)
+                return
+            passed = self._rejections()
+            if passed:  # keep the stream in time order
+                out = sorted([*out, *passed], key=lambda p: p.time)
+            self._emit(out, entry_ns)
             return
         out: list[udf_pb2.Point] = []
         for point in points:
@@ -253,21 +260,33 @@ class Agent:
                 out.append(result)
         self._emit(out, entry_ns)
 
+    def _rejections(self) -> list[udf_pb2.Point]:
+        """Account for points a vectorised handler rejected; return those to pass on."""
+        passed = []
+        for point, reason in self.handler.take_rejected():
+            self._point_errors([point], PointError(reason), emit=False)
+            if self.handler.on_error == "pass":
+                passed.append(point)
+        return passed
+
     def _point_errors(self, points: list[udf_pb2.Point], exc: Exception, *,
-                      drop: bool = False) -> None:
-        """Count and log failed points; pass them on with an error field if the handler says so."""
+                      emit: bool = True) -> None:
+        """Count and log failed points. With on_error "pass" they get the error field and,
+        if `emit`, are sent on; otherwise they are dropped."""
         before = self.point_errors
         self.point_errors += len(points)
+        passing = self.handler.on_error == "pass"
         if before < _LOG_FIRST_ERRORS or before // _LOG_EVERY_ERRORS != \
                 self.point_errors // _LOG_EVERY_ERRORS:
-            action = "passed on" if self.handler.on_error == "pass" and not drop else "dropped"
+            action = "passed on" if passing else "dropped"
             self.log("WARN", f"{len(points)} point(s) {action} ({self.point_errors} so far): "
                              f"{type(exc).__name__}: {exc}")
-        if self.handler.on_error == "pass" and not drop:
+        if passing:
             field = self.handler.error_field
             for point in points:
                 point.fieldsString[field] = str(exc)[:200]
-            self._emit(points, 0)
+            if emit:
+                self._emit(points, 0)
 
     def _emit(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
         if not points:
@@ -378,8 +397,16 @@ class Agent:
         try:
             result = self.handler.batch(batch)
         except Exception as exc:
-            self._point_errors(batch.points, exc, drop=self.handler.on_error != "pass")
+            self.handler.take_rejected()
+            self._point_errors(batch.points, exc, emit=False)
+            if self.handler.on_error == "pass":
+                self._emit_batch(batch)
             return
+        in_batch = isinstance(result, Batch) and self.handler.on_error == "pass"
+        for point, reason in self.handler.take_rejected():
+            self._point_errors([point], PointError(reason), emit=not in_batch)
+            if in_batch:
+                result.points.append(point)  # passed-on points stay inside their batch
         if isinstance(result, Batch):
             self._emit_batch(result)
         elif result:

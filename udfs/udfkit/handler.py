@@ -55,6 +55,19 @@ class Handler:
     an ``error_field`` string field naming the problem."""
     error_field: ClassVar[str] = "error"
 
+    _rejected: list[tuple[Point, str]] | None = None
+
+    def reject(self, point: Point, reason: str) -> None:
+        """Hand a bad point back from points()/batch(): the agent counts and logs it, and
+        drops it or passes it on with the error field, by on_error."""
+        if self._rejected is None:
+            self._rejected = []
+        self._rejected.append((point, reason))
+
+    def take_rejected(self) -> list[tuple[Point, str]]:
+        rejected, self._rejected = self._rejected or [], None
+        return rejected
+
     def init(self, options: dict[str, Any], context: TaskContext) -> None:
         """Receive checked options. Do heavy imports and model loading here, not at import."""
 
@@ -65,8 +78,8 @@ class Handler:
     def points(self, points: list[Point]) -> list[Point]:
         """Vectorised form of point(); the agent calls it when a subclass overrides it.
 
-        It must handle bad points itself (mark or skip them): if it raises, every
-        point of the call is treated as failed.
+        Bad points go to reject(), not into the result; if it raises, every point
+        of the call is treated as failed.
         """
         raise NotImplementedError
 

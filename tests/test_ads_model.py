@@ -1,0 +1,172 @@
+"""ads_model: scores, periods, options, snapshot/restore, and tasks in real kapacitord."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import pytest
+
+from tests.agent_helpers import Request, point, point_requests, read_points, spawn
+from tests.conftest import ROOT
+from tests.testbed import udf_function, wait_for
+from udfkit import udf_pb2
+
+MINUTE = 60_000_000_000
+SPIKE = range(900, 906)
+
+
+def series(n: int, seed: int = 1, spike: range = SPIKE) -> list[float]:
+    rng = random.Random(seed)
+    return [20 + 2 * math.sin(2 * math.pi * i / 96) + rng.gauss(0, 0.2)
+            + (8.0 if i in spike else 0.0) for i in range(n)]
+
+
+def run_points(client, values, group="sensor=s1", start=0):
+    client.send(point_requests(point((start + i) * MINUTE, group=group, value=v)
+                               for i, v in enumerate(values)))
+
+
+def test_scores_flags_the_spike_and_reports_its_period():
+    client = spawn("ads_model.py")
+    assert client.init({"learn": 400}).success
+    values = series(1100)
+    run_points(client, values)
+    out = read_points(client, 1101)
+    scored = [p for p in out if "period_end" not in p.fieldsInt]
+    periods = [p for p in out if "period_end" in p.fieldsInt]
+    assert all(0.0 <= p.fieldsDouble["anomaly_score"] <= 1.0 for p in scored)
+    flagged = {p.time // MINUTE for p in scored if p.fieldsBool["is_anomaly"]}
+    assert flagged & set(SPIKE)
+    assert not {t for t in flagged if t < 880 or t > 930}, sorted(flagged)
+    (period,) = periods
+    assert period.fieldsInt["period_start"] // MINUTE in SPIKE
+    assert period.tags["host"] == "sensor=s1"
+    assert period.fieldsDouble["max_score"] > 0.5
+    client.close_input()
+
+
+def test_groups_learn_separately():
+    client = spawn("ads_model.py")
+    assert client.init({"learn": 200}).success
+    run_points(client, series(150, seed=2), group="sensor=a")
+    run_points(client, series(300, seed=3), group="sensor=b")
+    out = read_points(client, 450)
+    a = [p.fieldsDouble["anomaly_score"] for p in out if p.group == "sensor=a"]
+    b = [p.fieldsDouble["anomaly_score"] for p in out if p.group == "sensor=b"]
+    assert set(a) == {0.0}, "group a is still learning"
+    assert any(s > 0 for s in b[200:])
+    client.close_input()
+
+
+def test_options_are_checked():
+    client = spawn("ads_model.py")
+    result = client.init({"learn": 10, "refit_every": -1})
+    client.close_input()
+    assert "learn: must be >= 128, got 10" in result.error
+    assert "refit_every: must be >= 0, got -1" in result.error
+
+
+def test_missing_field_dropped_and_counted():
+    client = spawn("ads_model.py")
+    assert client.init({"field": "temperature", "learn": 200}).success
+    client.send(point_requests([point(1, temperature=20.0), point(2, humidity=3.0),
+                                point(3, temperature=21.0)]))
+    assert [p.time for p in read_points(client, 2)] == [1, 3]
+    client.close_input()
+    client.wait()
+    assert any("field 'temperature' is missing" in line for line in client.stderr)
+
+
+def test_snapshot_restore_continues_exactly():
+    values = series(1100)
+    whole = spawn("ads_model.py")
+    assert whole.init({"learn": 400}).success
+    run_points(whole, values)
+    expected = [p.fieldsDouble["anomaly_score"] for p in read_points(whole, 1101)
+                if "period_end" not in p.fieldsInt]
+    whole.close_input()
+
+    first = spawn("ads_model.py")
+    assert first.init({"learn": 400}).success
+    run_points(first, values[:700])
+    got = [p.fieldsDouble["anomaly_score"] for p in read_points(first, 700)]
+    data = first.request(Request(snapshot=udf_pb2.SnapshotRequest())).snapshot.snapshot
+    first.close_input()
+    second = spawn("ads_model.py")
+    assert second.init({"learn": 400}).success
+    restore = Request(restore=udf_pb2.RestoreRequest(snapshot=data))
+    assert second.request(restore).restore.success
+    run_points(second, values[700:], start=700)
+    got += [p.fieldsDouble["anomaly_score"] for p in read_points(second, 401)
+            if "period_end" not in p.fieldsInt]
+    second.close_input()
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def _lines(values, start_s: int, sensor: str = "s1") -> str:
+    return "".join(f"environment,sensor={sensor} temperature={v:.4f} {start_s + 60 * i}\n"
+                   for i, v in enumerate(values))
+
+
+@pytest.mark.kapacitor
+@pytest.mark.influxdb
+def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb):
+    influxdb.query('CREATE DATABASE "telemetry"')
+    kap = kapacitord([udf_function("ads_model", "ads_model.py", timeout="20s")],
+                     influxdb_url=influxdb.url)
+    script = (ROOT / "tick_scripts" / "temperature_anomalies.tick").read_text()
+    kap.api.define_task("anomalies", script.replace(".field('temperature')",
+                                                    ".field('temperature')\n        .learn(400)"),
+                        [{"db": "telemetry", "rp": "autogen"}], enabled=True)
+    assert kap.api.wait_task("anomalies")["executing"], kap.log_text()[-2000:]
+    start = int(time.time()) - 1100 * 60
+    kap.api.write(_lines(series(1100), start), db="telemetry", precision="s")
+    def stored() -> int:
+        rows = influxdb.query("SELECT count(anomaly_score) FROM anomaly_scores", "telemetry")
+        return rows[0]["count"] if rows else 0
+
+    assert wait_for(lambda: stored() == 1100, timeout=30), (stored(), kap.log_text()[-3000:])
+    periods = influxdb.query("SELECT * FROM anomaly_periods", "telemetry")
+    assert len(periods) == 1 and periods[0]["sensor"] == "s1"
+    assert (periods[0]["period_start"] - start * 10**9) // MINUTE in SPIKE
+
+
+@pytest.mark.kapacitor
+def test_detector_state_survives_a_kapacitor_restart(kapacitord):
+    kap = kapacitord([udf_function("ads_model", "ads_model.py", timeout="20s")],
+                     snapshot_interval="1s")
+    script = """
+stream
+    |from()
+        .measurement('environment')
+        .groupBy('sensor')
+    @ads_model()
+        .field('temperature')
+        .learn(400)
+    |httpOut('out')
+"""
+    kap.api.define_task("anomalies", script, [{"db": "telemetry", "rp": "autogen"}],
+                        enabled=True)
+    assert kap.api.wait_task("anomalies")["executing"]
+    values = series(600, spike=range(0))
+    start = int(time.time()) - 700 * 60
+    kap.api.write(_lines(values[:500], start), db="telemetry", precision="s")
+    assert wait_for(lambda: kap.api.task("anomalies")["stats"]["node-stats"]
+                    ["ads_model2"]["emitted"] == 500)
+    time.sleep(2.5)  # at least one snapshot after the detector has learnt
+    kap.restart()
+    assert kap.api.wait_task("anomalies")["executing"], kap.log_text()[-2000:]
+    kap.api.write(_lines(values[500:501], start + 500 * 60), db="telemetry", precision="s")
+
+    def last_score():
+        series_ = kap.api.http_out("anomalies", "out").get("series") or []
+        row = series_ and dict(zip(series_[0]["columns"], series_[0]["values"][-1], strict=True))
+        return row and row["temperature"] == pytest.approx(values[500], abs=1e-3) and row
+    row = wait_for(last_score, timeout=20)
+    assert row, kap.log_text()[-3000:]
+    assert row["anomaly_score"] > 0.0, "a restarted detector without its state would be learning"
+    assert "state restored" in kap.log_text()
+
+
