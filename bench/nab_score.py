@@ -149,6 +149,21 @@ def ours(ts: list[int], values: np.ndarray, probation: int) -> list[int]:
     return SeriesDetector(learn=probation).alerts(ts, values)
 
 
+def ads_model_udf(ts: list[int], values: np.ndarray, probation: int) -> list[int]:
+    """The real ads_model UDF over the protocol (udfkit.replay): alerts are the points it
+    marks `anomaly_start`, the first point of each anomalous period."""
+    from udfkit import udf_pb2
+    from udfkit.replay import replay, udf_command
+
+    points = []
+    for t, v in zip(ts, values.tolist(), strict=True):
+        point = udf_pb2.Point(time=t, name="nab")
+        point.fieldsDouble["value"] = v
+        points.append(point)
+    out, _ = replay(udf_command("ads_model", None), points, {"learn": str(probation)})
+    return [point.time for point in out if point.fieldsBool.get("anomaly_start")]
+
+
 def windowed_gaussian(ts: list[int], values: np.ndarray, probation: int) -> list[int]:
     """Reference: |z| > 4 against all past points (NAB's windowSize 6400), one alert per run."""
     window, out, in_run = 6400, [], False
@@ -178,7 +193,8 @@ def raw_isolation_forest(ts: list[int], values: np.ndarray, probation: int) -> l
 
 
 DETECTORS: dict[str, Detector] = {
-    "ours (mlkit.ads)": ours,
+    "ads_model UDF over the protocol (replay)": ads_model_udf,
+    "ours in-process (mlkit.ads)": ours,
     "windowed gaussian |z|>4": windowed_gaussian,
     "IsolationForest raw value": raw_isolation_forest,
 }

@@ -40,16 +40,26 @@ def handshake(options: list[udf_pb2.Option] | None = None) -> bytes:
     return framing.frame(udf_pb2.Request(init=init).SerializeToString())
 
 
-def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None) -> Run:
-    """Write handshake+points, read until `expected` point responses have come back."""
+def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None,
+          init: bytes = b"") -> Run:
+    """Write points, read until `expected` point responses have come back.
+
+    `init` (a framed InitRequest) is answered before the clock starts, so model
+    loading is not counted as throughput.
+    """
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
-    writer = threading.Thread(target=_write, args=(proc, payload), daemon=True)
     decoder = framing.FrameDecoder()
+    fd = proc.stdout.fileno()
+    if init:
+        proc.stdin.write(init)
+        proc.stdin.flush()
+        while not decoder.feed(os.read(fd, 1 << 16)):
+            pass
+    writer = threading.Thread(target=_write, args=(proc, payload), daemon=True)
     seen = 0
     start = time.perf_counter()
     writer.start()
-    fd = proc.stdout.fileno()
     while seen < expected:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
@@ -57,7 +67,10 @@ def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None
         seen += sum(1 for f in decoder.feed(chunk) if framing.frame_kind(f) == framing.POINT)
     seconds = time.perf_counter() - start
     rss = _rss_kib(proc.pid)
+    writer.join()
     proc.stdin.close()
+    while os.read(fd, 1 << 20):  # drain whatever else it emits, so it can exit
+        pass
     proc.wait(timeout=30)
     return Run(seen, seconds, rss)
 

@@ -170,3 +170,17 @@ stream
     assert "state restored" in kap.log_text()
 
 
+
+
+def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
+    """The NAB bench scores the UDF through udfkit.replay; it must match mlkit.ads exactly."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import nab_score
+
+    ts, values = nab_score.load_series(nab_score.NAB_DIR / "ec2_cpu_utilization_825cc2.csv")
+    probation = nab_score.probation_length(len(ts))
+    via_udf = nab_score.ads_model_udf(ts, values, probation)
+    assert via_udf == nab_score.ours(ts, values, probation)
+    assert len(via_udf) >= 2

@@ -2,13 +2,15 @@
 
 Each group gets its own detector (mlkit.ads.SeriesDetector): it learns from the
 first `learn` points of the group (or starts from a pretrained model file),
-then scores every point and refits periodically on recent normal data. When an
-anomalous period closes, one extra point with `period_start`, `period_end` and
+then scores every point and refits periodically on recent normal data. The
+point that opens an anomalous period also carries `anomaly_start=true` (the
+alert); when the period closes, one extra point with `period_start`, `period_end` and
 `max_score` follows, so a TICKscript can route it with isPresent("period_end").
 """
 
 from __future__ import annotations
 
+from mlkit.ads import AdsConfig  # light: numpy and scikit-learn load only in init
 from udfkit import INT, STRING, Handler, Opt, run
 from udfkit.options import non_negative
 from udfkit.points import PointError, like, number
@@ -28,9 +30,9 @@ class AdsModel(Handler):
         Opt("field", STRING, "value", help="numeric field to watch"),
         Opt("model", STRING, "", help="pretrained model file under $MODELS_DIR; "
                                       "empty: learn from each group's first points"),
-        Opt("learn", INT, 750, check=_at_least_min_learn,
+        Opt("learn", INT, AdsConfig.learn, check=_at_least_min_learn,
             help="points learnt from before scoring (learn-as-you-go)"),
-        Opt("refit_every", INT, 10_000, check=non_negative,
+        Opt("refit_every", INT, AdsConfig.refit_every, check=non_negative,
             help="scored points between refits on recent normal data (0: never)"),
         Opt("score_field", STRING, "anomaly_score"),
         Opt("flag_field", STRING, "is_anomaly"),
@@ -39,6 +41,8 @@ class AdsModel(Handler):
     snapshot_version = 1
 
     def init(self, options, context):
+        import sklearn.ensemble  # noqa: F401 - loads here (Init), not on a group's first fit
+
         from mlkit import ads
         from mlkit.manifest import load_verified, model_path
 
@@ -60,29 +64,48 @@ class AdsModel(Handler):
         return detector
 
     def points(self, points):
-        by_group: dict[str, list] = {}
-        for point in points:
+        series: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        field = self.field
+        for i, point in enumerate(points):
             try:
-                value = number(point, self.field)
+                value = number(point, field)
             except PointError as exc:
                 self.reject(point, str(exc))
                 continue
-            by_group.setdefault(point.group, []).append((point, value))
-        scores = {}
-        for group, items in by_group.items():
-            results = self._detector(group).score_many([p.time for p, _ in items],
-                                                       [v for _, v in items])
-            scores.update(zip((id(p) for p, _ in items), results, strict=True))
-        out = []
-        for point in points:
-            score = scores.get(id(point))
-            if score is None:
-                continue
-            point.fieldsDouble[self.score_field] = score.score
-            point.fieldsBool[self.flag_field] = score.is_anomaly
-            out.append(point)
+            rows = series.get(point.group)
+            if rows is None:
+                rows = series[point.group] = ([], [], [])
+            rows[0].append(i)
+            rows[1].append(point.time)
+            rows[2].append(value)
+        periods: dict[int, object] = {}
+        for group, (indices, times, values) in series.items():
+            scores = self._detector(group).score_many(times, values)
+            self._annotate(points, indices, scores, periods)
+        if periods or self._rejected:
+            return self._ordered(points, series, periods)
+        return points
+
+    def _annotate(self, points, indices, scores, periods) -> None:
+        score_field, flag_field = self.score_field, self.flag_field
+        for i, score in zip(indices, scores, strict=True):
+            point = points[i]
+            point.fieldsDouble[score_field] = score.score
+            point.fieldsBool[flag_field] = score.is_anomaly
+            if score.alert:
+                point.fieldsBool["anomaly_start"] = True
             if score.period is not None:
-                out.append(self._period_point(point, score.period))
+                periods[i] = self._period_point(point, score.period)
+
+    @staticmethod
+    def _ordered(points, series, periods) -> list:
+        """Scored points in input order, each closed period right after the point closing it."""
+        kept = sorted(i for indices, _, _ in series.values() for i in indices)
+        out = []
+        for i in kept:
+            out.append(points[i])
+            if i in periods:
+                out.append(periods[i])
         return out
 
     def _period_point(self, point, period):

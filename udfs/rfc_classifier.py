@@ -65,12 +65,16 @@ class RfcClassifier(Handler):
         rows, good = [], []
         type_field, *numeric = self.fields
         for point in points:
+            doubles = point.fieldsDouble
             try:
-                rows.append([product_type(point, type_field),
-                             *(number(point, f) for f in numeric)])
+                try:  # fast path: every measurement a float field
+                    row = [product_type(point, type_field), *[doubles[f] for f in numeric]]
+                except KeyError:
+                    row = [product_type(point, type_field), *[number(point, f) for f in numeric]]
             except PointError as exc:
                 self.reject(point, str(exc))
                 continue
+            rows.append(row)
             good.append(point)
         if not good:
             return []

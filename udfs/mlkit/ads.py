@@ -58,7 +58,7 @@ class AdsConfig:
     margin: float = 0.02  # threshold = highest smoothed training score + margin
     min_run: int = 2  # consecutive points above threshold before a point is anomalous
     close_after: int = 12  # normal points that close an open period
-    refit_every: int = 10_000  # scored points between refits on recent normal data (0: never)
+    refit_every: int = 50_000  # scored points between refits on recent normal data (0: never)
     background: float = 0.1  # uniform background points per training row (see iforest)
     seed: int = 0
 

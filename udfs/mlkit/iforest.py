@@ -100,6 +100,7 @@ def fit_forest(
     saturates); sparse background points let trees place splits out there, so the score keeps
     growing with the distance from normal data.
     """
+    import sklearn
     from sklearn.ensemble import IsolationForest
 
     rows = np.asarray(rows, dtype=float)
@@ -112,7 +113,8 @@ def fit_forest(
         random_state=seed,
         n_jobs=1,
     )
-    forest.fit(rows)
+    with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+        forest.fit(rows)  # our own settings and finite rows: skip sklearn's per-tree checks
     return flatten(forest)
 
 

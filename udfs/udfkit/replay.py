@@ -45,7 +45,7 @@ def parse_time(text: str) -> int:
         return int(value * scale)
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
 
 
@@ -255,7 +255,7 @@ def write_csv(points: list[udf_pb2.Point], stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["time", "name", *columns])
     for p, row in rows:
-        stamp = dt.datetime.fromtimestamp(p.time / 1e9, dt.timezone.utc).isoformat()
+        stamp = dt.datetime.fromtimestamp(p.time / 1e9, dt.UTC).isoformat()
         writer.writerow([stamp, p.name, *(row.get(c, "") for c in columns)])
 
 
