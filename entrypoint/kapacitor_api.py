@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -34,10 +35,8 @@ class KapacitorApi:
                 text = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
-            try:
+            with contextlib.suppress(ValueError):
                 detail = json.loads(detail).get("error", detail)
-            except ValueError:
-                pass
             raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
         return json.loads(text) if text.strip() else None
 

@@ -1,0 +1,150 @@
+"""Run one sample end to end: the entrypoint on the sample's config.json, its points in,
+each task's results out. Usage: python Samples/run_sample.py Samples/<name> [--keep]
+
+Needs a kapacitord (KAPACITORD, PATH, or the one scripts/install_kapacitor.sh built) and an
+InfluxDB 1.x at INFLUXDB_URL (default http://localhost:8086).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from entrypoint.kapacitor_api import ApiError, KapacitorApi  # noqa: E402
+
+
+def kapacitord() -> str:
+    found = os.environ.get("KAPACITORD") or shutil.which("kapacitord")
+    if found:
+        return found
+    built = subprocess.run(["bash", str(ROOT / "scripts" / "install_kapacitor.sh")],
+                           capture_output=True, text=True, check=True)
+    return str(Path(built.stdout.strip().splitlines()[-1]) / "kapacitord")
+
+
+def influx(url: str, q: str, db: str = "") -> dict:
+    """One InfluxQL statement's result (POST, so it may write)."""
+    query = urllib.parse.urlencode({"q": q, "db": db})
+    request = urllib.request.Request(f"{url}/query?{query}", data=b"")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["results"][0]
+
+
+def influx_ready(url: str, db: str) -> None:
+    """Fail early with advice if InfluxDB is not there; create the sample's database."""
+    try:
+        urllib.request.urlopen(f"{url}/ping", timeout=3).close()
+    except OSError as exc:
+        sys.exit(f"run_sample: no InfluxDB at {url} ({exc}); start one (influxd, or "
+                 "docker run -p 8086:8086 influxdb:1.8) or set INFLUXDB_URL")
+    influx(url, f'CREATE DATABASE "{db}"')
+
+
+def timestamped(points: Path) -> tuple[str, int]:
+    """The sample's points one second apart, ending now; and the first timestamp (s)."""
+    lines = [ln for ln in points.read_text().splitlines() if ln.strip()]
+    first = int(time.time()) - len(lines)
+    return "".join(f"{ln} {first + i}\n" for i, ln in enumerate(lines)), first
+
+
+def wait_executing(api: KapacitorApi, name: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if api.task(name).get("executing"):
+                return
+        except ApiError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"run_sample: task {name} is not executing after {timeout:g}s")
+
+
+def output_databases(sample: Path) -> list[str]:
+    """The databases the sample's TICKscripts write to (each sample has its own)."""
+    found = {m for tick in sample.glob("*.tick")
+             for m in re.findall(r"\.database\('([^']+)'\)", tick.read_text())}
+    return sorted(found)
+
+
+def results(url: str, databases: list[str], since: int) -> list[str]:
+    """Every output row written since `since`, one JSON line each, by measurement."""
+    lines = []
+    for db in databases:
+        lines.extend(_rows(influx(url, f"SELECT * FROM /.*/ WHERE time >= {since}s", db)))
+    return lines
+
+
+def _rows(answer: dict) -> list[str]:
+    lines = []
+    for series in answer.get("series", []):
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            row = {k: v for k, v in row.items() if v is not None and k != "time"}
+            lines.append(f"{series['name']}: {json.dumps(row, sort_keys=True)}")
+    return lines
+
+
+def settled_results(url: str, databases: list[str], since: int, quiet: float = 1.5,
+                    timeout: float = 15.0) -> list[str]:
+    """Poll until there is output and it has stopped growing for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    last, stable_since = results(url, databases, since), time.monotonic()
+    while time.monotonic() < deadline and (not last or time.monotonic() - stable_since < quiet):
+        time.sleep(0.3)
+        now = results(url, databases, since)
+        if now != last:
+            last, stable_since = now, time.monotonic()
+    return last
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sample", type=Path)
+    parser.add_argument("--keep", action="store_true", help="leave it running (Ctrl-C stops)")
+    args = parser.parse_args()
+    config = json.loads((args.sample / "config.json").read_text())
+    influx_url = os.environ.get("INFLUXDB_URL", "http://localhost:8086")
+    databases = output_databases(args.sample)
+    for db in ("telemetry", *databases):
+        influx_ready(influx_url, db)
+    bind = os.environ.get("KAPACITOR_HTTP_BIND", "127.0.0.1:9092")
+    work = Path(tempfile.mkdtemp(prefix="sample-"))
+    env = {**os.environ, "KAPACITOR_CONFIG_JSON": str(args.sample.resolve() / "config.json"),
+           "KAPACITOR_UDFS_HOME": str(ROOT), "KAPACITOR_CONF_DIR": str(work / "conf"),
+           "KAPACITOR_DATA_DIR": str(work / "data"), "KAPACITORD": kapacitord(),
+           "KAPACITOR_HTTP_BIND": bind, "INFLUXDB_URL": influx_url, "LOG_LEVEL": "ERROR"}
+    env.pop("KAPACITOR_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "entrypoint"], cwd=ROOT, env=env)
+    api = KapacitorApi("http://" + bind.replace("0.0.0.0", "127.0.0.1").lstrip(":"))
+    try:
+        api.wait_ready(60, alive=lambda: proc.poll() is None)
+        for task in config["tasks"]:
+            wait_executing(api, task["name"])
+        lines, since = timestamped(args.sample / "points.lp")
+        api.write(lines, db="telemetry", precision="s")
+        print("\n".join(settled_results(influx_url, databases, since)), flush=True)
+        if args.keep:
+            return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

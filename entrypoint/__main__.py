@@ -1,0 +1,168 @@
+"""`python -m entrypoint`: check config.json, run kapacitord, set up and look after its tasks."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from entrypoint import config as config_json
+from entrypoint import tasks
+from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
+from entrypoint.kapacitor_api import ApiError, KapacitorApi
+from entrypoint.kapacitord import Kapacitord, write_conf
+from entrypoint.log import log, set_debug
+from entrypoint.settings import Settings
+from entrypoint.supervisor import Supervisor
+
+READY_TIMEOUT = 120.0
+SETTLE_TIMEOUT = 30.0
+TICK = 0.2
+DEV_POLL = 1.0
+
+
+class Shutdown(Exception):
+    """SIGTERM or SIGINT arrived: unwind to the clean stop of kapacitord."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Shutdown(signal.Signals(signum).name)
+
+
+class Entrypoint:
+    def __init__(self, settings: Settings, config: config_json.Config) -> None:
+        self.settings = settings
+        self.config = config
+        self.api = KapacitorApi(settings.kapacitor_url)
+        self.supervisor = Supervisor(self.api)
+        self.kapacitord: Kapacitord | None = None
+
+    # -- start -------------------------------------------------------------------------------
+    def boot(self) -> None:
+        """Start kapacitord on a freshly rendered config and bring every task up."""
+        started = time.monotonic()
+        self.kapacitord = Kapacitord(self.settings, write_conf(self.config, self.settings))
+        self.kapacitord.start()
+        self.api.wait_ready(READY_TIMEOUT, alive=self.kapacitord.alive)
+        log(f"kapacitord ready at {self.settings.kapacitor_url} "
+            f"({time.monotonic() - started:.1f}s)")
+        self._start_tasks(list(self.config.tasks), started)
+
+    def _start_tasks(self, names: list[str], started: float) -> None:
+        statuses = tasks.start(self.api, [self.config.tasks[n] for n in names], SETTLE_TIMEOUT)
+        for name, status in statuses.items():
+            log(f"task {name}: {status}")
+            self.supervisor.forget(name)
+        enabled = [n for n, t in self.config.tasks.items() if t.enabled]
+        running = sum(statuses.get(n) == "executing" for n in names)
+        log(f"{running} of {len(names)} task(s) executing, "
+            f"{time.monotonic() - started:.1f}s after start")
+        self.supervisor.watch(enabled)
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Supervise until kapacitord exits on its own; return its exit status."""
+        watcher = self._watcher()
+        next_check = next_poll = time.monotonic()
+        while self.kapacitord.alive():
+            now = time.monotonic()
+            if watcher is not None and now >= next_poll:
+                next_poll = now + DEV_POLL
+                changed = watcher.changes()
+                if changed:
+                    watcher = self._on_changes(changed, watcher)
+            for name, error in self.kapacitord.failed_tasks():
+                self.supervisor.failed(name, error)
+            due = self.supervisor.next_due()
+            if now >= next_check or (due is not None and now >= due):
+                next_check = now + self.settings.check_interval
+                self.supervisor.check()
+            time.sleep(TICK)
+        status = self.kapacitord.stop()
+        log(f"kapacitord exited on its own with status {status}")
+        return status
+
+    def _watcher(self) -> Watcher | None:
+        if not self.settings.dev_mode:
+            return None
+        roots = watch_roots(self.config, self.settings.home)
+        log("DEV_MODE: watching " + ", ".join(str(r) for r in roots))
+        return Watcher(roots)
+
+    # -- dev mode ----------------------------------------------------------------------------
+    def _on_changes(self, changed: set, watcher: Watcher) -> Watcher:
+        home = self.settings.home
+        shown = ", ".join(sorted(str(p.relative_to(home)) if p.is_relative_to(home) else str(p)
+                                 for p in changed))
+        plan = plan_changes(changed, self.config, home,
+                            lambda: config_json.load(self.settings.config_json, home))
+        if not plan:
+            log(f"dev: changed {shown}: no task affected")
+            self.config = plan.config
+            return watcher
+        log(f"dev: changed {shown}")
+        reloaded = plan.config is not self.config
+        self._apply(plan)
+        return Watcher(watch_roots(self.config, home)) if reloaded else watcher
+
+    def _apply(self, plan: Plan) -> None:
+        old, self.config = self.config, plan.config
+        started = time.monotonic()
+        for name in sorted(plan.delete):
+            log(f"dev: task {name}: removed from config.json, deleting it")
+            try:
+                self.api.delete_task(name)
+            except ApiError as exc:
+                log(f"dev: task {name}: {exc}")
+        if plan.restart_kapacitord:
+            log(f"dev: restarting kapacitord: {plan.restart_kapacitord}")
+            self.kapacitord.stop()
+            self.boot()
+            return
+        for name in sorted(plan.define):
+            log(f"dev: task {name}: {'redefining' if name in old.tasks else 'defining'}")
+        for name in sorted(plan.restart):
+            if self.config.tasks[name].enabled:
+                log(f"dev: task {name}: UDF code changed, restarting")
+                tasks.restart(self.api, name)
+        if plan.define:
+            self._start_tasks(sorted(plan.define), started)
+        for name, status in tasks.wait_settled(self.api, sorted(plan.restart),
+                                               SETTLE_TIMEOUT).items():
+            self.supervisor.forget(name)
+            log(f"task {name}: {status}")
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    set_debug(settings.log_level == "DEBUG")
+    try:
+        config = config_json.load(settings.config_json, settings.home)
+    except config_json.ConfigError as exc:
+        print(f"entrypoint: invalid configuration:\n{exc}", file=sys.stderr, flush=True)
+        return 2
+    log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _on_signal)
+    entrypoint = Entrypoint(settings, config)
+    try:
+        entrypoint.boot()
+        return entrypoint.run()
+    except Shutdown as why:
+        log(f"{why}: stopping kapacitord")
+    except ApiError as exc:
+        log(f"giving up: {exc}")
+        return _stop(entrypoint) or 1
+    status = _stop(entrypoint)
+    log(f"kapacitord stopped with status {status}")
+    return status
+
+
+def _stop(entrypoint: Entrypoint) -> int:
+    return entrypoint.kapacitord.stop() if entrypoint.kapacitord is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

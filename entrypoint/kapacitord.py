@@ -1,0 +1,127 @@
+"""The kapacitord process: its rendered kapacitor.conf, start, output, and a clean stop.
+
+Its output is copied line by line to ours, and read on the way: Kapacitor 1.8
+keeps a task `executing` with no `error` after a UDF dies or times out, and
+only logs `msg="encountered error" task=... err=...`, so that line is how the
+supervisor learns of a failed task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from entrypoint.config import Config
+from entrypoint.kapacitor_conf import UdfFunction, render
+from entrypoint.log import log
+from entrypoint.settings import Settings
+
+
+def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
+    """One [udf.functions.NAME] per declared UDF, run by UDF_PYTHON from <home>/udfs/.
+
+    MODELS_DIR defaults to <home>/models so the ML UDFs find their models in any layout.
+    """
+    models = os.environ.get("MODELS_DIR") or str(settings.home / "models")
+    functions = []
+    for udf in config.udfs.values():
+        script = settings.home / "udfs" / udf.script
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **udf.env}
+        functions.append(UdfFunction(udf.name, prog=settings.udf_python,
+                                     args=("-u", str(script), "--mode", udf.mode, *udf.args),
+                                     timeout=udf.timeout, env=env))
+    return functions
+
+
+def write_conf(config: Config, settings: Settings) -> str:
+    """Render kapacitor.conf into the writable conf dir; return its path."""
+    settings.conf_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.conf_dir / "kapacitor.conf"
+    path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
+                           http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
+                           log_level=settings.log_level))
+    return str(path)
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style status: death by signal N becomes 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+_TASK_ERROR = re.compile(r'msg="encountered error".*?\btask=(?P<task>[^\s"]+)'
+                         r'.*?\berr=(?P<err>"(?:\\.|[^"\\])*"|\S+)')
+
+
+def task_error(line: str) -> tuple[str, str] | None:
+    """(task, error) from a kapacitord log line reporting a task's node failure."""
+    match = _TASK_ERROR.search(line)
+    if match is None:
+        return None
+    err = match["err"]
+    if err.startswith('"'):
+        try:
+            err = json.loads(err)
+        except ValueError:
+            err = err.strip('"')
+    return match["task"], err
+
+
+class Kapacitord:
+    """kapacitord as a child whose output we pass through and watch for task failures."""
+
+    def __init__(self, settings: Settings, conf_path: str) -> None:
+        self.cmd = [settings.kapacitord, "-config", conf_path]
+        self.proc: subprocess.Popen | None = None
+        self.task_errors: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+
+    def start(self) -> None:
+        log(f"starting {' '.join(self.cmd)}")
+        # Own session: a Ctrl-C in a terminal reaches us only, and we stop it in order.
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        threading.Thread(target=self._pass_output, args=(self.proc.stdout,), daemon=True,
+                         name="kapacitord-output").start()
+
+    def _pass_output(self, stream) -> None:
+        out = sys.stdout.buffer
+        for raw in stream:
+            out.write(raw)
+            out.flush()
+            found = task_error(raw.decode(errors="replace"))
+            if found is not None:
+                self.task_errors.put(found)
+
+    def failed_tasks(self) -> list[tuple[str, str]]:
+        """(task, error) pairs logged since the last call."""
+        found = []
+        while not self.task_errors.empty():
+            found.append(self.task_errors.get())
+        return found
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, grace: float = 15.0) -> int:
+        """SIGTERM, wait up to `grace` seconds, then SIGKILL; return the exit status."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self.proc.poll() is None:
+                log(f"kapacitord did not stop within {grace:g}s: killing it")
+                self.proc.kill()
+        return exit_status(self.proc.wait())

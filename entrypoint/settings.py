@@ -1,0 +1,66 @@
+"""Where things are and how to reach them, from the environment with the image's defaults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_HOME = Path(__file__).resolve().parent.parent
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def url_from_bind(bind: str) -> str:
+    """The API URL for an http bind address: ':9092' and '0.0.0.0:9092' mean this host."""
+    host, _, port = bind.rpartition(":")
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port or '9092'}"
+
+
+def kapacitor_log_level(level: str) -> str:
+    """Kapacitor knows DEBUG, INFO and ERROR; map the usual names onto them."""
+    level = level.strip().upper()
+    level = {"WARN": "ERROR", "WARNING": "ERROR", "CRITICAL": "ERROR"}.get(level, level)
+    return level if level in ("DEBUG", "INFO", "ERROR") else "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    config_json: Path
+    conf_dir: Path
+    data_dir: Path
+    kapacitord: str
+    udf_python: str
+    http_bind: str
+    kapacitor_url: str
+    influxdb_url: str
+    log_level: str
+    dev_mode: bool
+    check_interval: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        home = Path(env.get("KAPACITOR_UDFS_HOME") or PACKAGE_HOME).resolve()
+        bind = env.get("KAPACITOR_HTTP_BIND") or ":9092"
+        return cls(
+            home=home,
+            config_json=Path(env.get("KAPACITOR_CONFIG_JSON") or home / "config" / "config.json"),
+            conf_dir=Path(env.get("KAPACITOR_CONF_DIR") or "/var/lib/kapacitor/conf"),
+            data_dir=Path(env.get("KAPACITOR_DATA_DIR") or "/var/lib/kapacitor"),
+            kapacitord=env.get("KAPACITORD") or shutil.which("kapacitord") or "kapacitord",
+            udf_python=env.get("UDF_PYTHON") or sys.executable,
+            http_bind=bind,
+            kapacitor_url=env.get("KAPACITOR_URL") or url_from_bind(bind),
+            influxdb_url=env.get("INFLUXDB_URL", ""),
+            log_level=kapacitor_log_level(env.get("LOG_LEVEL", "INFO")),
+            dev_mode=_truthy(env.get("DEV_MODE", "")),
+            check_interval=float(env.get("SUPERVISE_INTERVAL") or 3.0),
+        )

@@ -1,0 +1,83 @@
+"""Turning config.json tasks into Kapacitor tasks: define, enable, and read back their state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from entrypoint.config import Task
+from entrypoint.kapacitor_api import ApiError, KapacitorApi
+
+
+def kapacitor_var(value: Any) -> dict[str, Any]:
+    """A config.json var as Kapacitor wants it; typed {"type", "value"} objects pass through."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, bool):
+        return {"type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"type": "int", "value": value}
+    if isinstance(value, float):
+        return {"type": "float", "value": value}
+    return {"type": "string", "value": value}
+
+
+def define(api: KapacitorApi, task: Task) -> None:
+    """Create or replace the task, disabled: enabling is a separate step we can report on."""
+    api.define_task(task.name, task.tick_path.read_text(),
+                    [{"db": db, "rp": rp} for db, rp in task.dbrps], task_type=task.type,
+                    vars={k: kapacitor_var(v) for k, v in task.vars.items()}, enabled=False)
+
+
+def restart(api: KapacitorApi, name: str) -> str:
+    """Disable then enable (the only way Kapacitor restarts a task); '' or the error text."""
+    try:
+        api.set_status(name, False)
+        api.set_status(name, True)
+    except ApiError as exc:
+        return str(exc)
+    return ""
+
+
+def status_text(info: Mapping[str, Any]) -> str:
+    """One word, or the error: what the status line and the supervisor go by."""
+    if info.get("error"):
+        return f"error: {str(info['error']).strip()}"
+    if info.get("status") != "enabled":
+        return "disabled"
+    return "executing" if info.get("executing") else "starting"
+
+
+def wait_settled(api: KapacitorApi, names: Iterable[str], timeout: float) -> dict[str, str]:
+    """Poll all tasks together until each executes, fails or is disabled (or time runs out)."""
+    pending = list(names)
+    result: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name in list(pending):
+            try:
+                text = status_text(api.task(name))
+            except ApiError as exc:
+                text = f"error: {exc}"
+            if text != "starting" or time.monotonic() > deadline:
+                result[name] = text
+                pending.remove(name)
+        if pending:
+            time.sleep(0.1)
+    return result
+
+
+def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> dict[str, str]:
+    """Define every task, enable the enabled ones, and return each one's settled status."""
+    tasks = list(tasks)
+    failed: dict[str, str] = {}
+    for task in tasks:
+        try:
+            define(api, task)
+            if task.enabled:
+                api.set_status(task.name, True)
+        except ApiError as exc:
+            failed[task.name] = f"error: {exc}"
+    settled = wait_settled(api, [t.name for t in tasks if t.name not in failed], timeout)
+    return {t.name: failed.get(t.name) or settled[t.name] for t in tasks}
