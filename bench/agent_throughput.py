@@ -102,7 +102,8 @@ def _split_on_lines(data: bytes, size: int = 1 << 20) -> list[bytes]:
 
 def _timed_task(kap, label: str, node: str, chunks: list[bytes], n: int) -> float:
     task = "bench_" + ("udf" if node else "plain")
-    script = f"stream\n    |from()\n        .measurement('environment')\n{node}    |count('temperature')\n"
+    script = ("stream\n    |from()\n        .measurement('environment')\n"
+              f"{node}    |count('temperature')\n")
     kap.api.define_task(task, script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
     kap.api.wait_task(task)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "udfs"))
 
-from udfkit import framing, udf_pb2  # noqa: E402
+from udfkit import framing, udf_pb2
 
 
 def read_message(stream) -> bytes | None:
