@@ -65,12 +65,12 @@ class RfcClassifier(Handler):
         rows, good = [], []
         type_field, *numeric = self.fields
         for point in points:
-            doubles = point.fieldsDouble
+            get = point.fieldsDouble.get  # not [], which inserts a default on a miss
+            values = [get(f) for f in numeric]
             try:
-                try:  # fast path: every measurement a float field
-                    row = [product_type(point, type_field), *[doubles[f] for f in numeric]]
-                except KeyError:
-                    row = [product_type(point, type_field), *[number(point, f) for f in numeric]]
+                if None in values:  # an int field, or a missing or non-numeric one
+                    values = [number(point, f) for f in numeric]
+                row = [product_type(point, type_field), *values]
             except PointError as exc:
                 self.reject(point, str(exc))
                 continue
