@@ -184,3 +184,19 @@ def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
     via_udf = nab_score.ads_model_udf(ts, values, probation)
     assert via_udf == nab_score.ours(ts, values, probation)
     assert len(via_udf) >= 2
+
+
+def test_anomalies_in_the_learning_data_do_not_blind_the_detector():
+    """A sensor that already misbehaves while the detector learns: a level shift inside the
+    learning window must not raise the threshold above a later, equal shift."""
+    client = spawn("ads_model.py")
+    assert client.init({"learn": 400}).success
+    rng = random.Random(4)
+    values = [22.0 + rng.gauss(0, 0.2) + (4.0 if 150 <= i < 190 or 900 <= i < 940 else 0.0)
+              for i in range(1100)]
+    run_points(client, values)
+    out = [p for p in read_points(client, 1100) if "period_end" not in p.fieldsInt]
+    flagged = {p.time // MINUTE for p in out if p.fieldsBool["is_anomaly"]}
+    assert len(flagged & set(range(900, 940))) >= 30, sorted(flagged)
+    assert not {t for t in flagged if t < 895 or t > 960}, sorted(flagged)
+    client.close_input()

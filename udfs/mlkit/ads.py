@@ -61,6 +61,7 @@ class AdsConfig:
     refit_every: int = 50_000  # scored points between refits on recent normal data (0: never)
     background: float = 0.1  # uniform background points per training row (see iforest)
     seed: int = 0
+    clean_limit: float = 10.0  # training rows beyond this |level|, |zscore| or |diff| are left out
 
     def check(self) -> None:
         """Reject settings the detector cannot work with."""
@@ -207,6 +208,11 @@ class SeriesDetector:
 
         cfg = self.config
         rows = np.asarray(self._rows, dtype=float)
+        # Learning data may hold anomalies (a sensor that already misbehaves): fit and set
+        # the threshold on the rows whose level, z-score and jump look normal, if enough do.
+        clean = np.all(np.abs(rows[:, :3]) <= cfg.clean_limit, axis=1)
+        if clean.sum() >= len(rows) // 2:
+            rows = rows[clean]
         self._forest = fit_forest(rows, cfg.n_estimators, cfg.max_samples, cfg.seed, cfg.background)
         raw = self._forest.score(rows)
         k = min(cfg.smooth, len(raw))

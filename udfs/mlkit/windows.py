@@ -39,8 +39,8 @@ class Reference:
         if period:
             sums, counts = _phase_sums(values, period)
             template = tuple((sums / counts).tolist())
-        mean = float(values.mean())
-        std = float(training_residuals(values, cls(mean, 1.0, noise, template)).std())
+        mean = float(np.median(values))
+        std = robust_std(training_residuals(values, cls(mean, 1.0, noise, template)))
         return cls(mean, std if std > 0 else noise, noise, template)
 
     def residuals(self, values: np.ndarray, first_index: int) -> np.ndarray:
@@ -59,6 +59,12 @@ class Reference:
     def from_dict(cls, d: dict) -> Reference:
         """Inverse of to_dict."""
         return cls(float(d["mean"]), float(d["std"]), float(d["noise"]), tuple(d["template"]))
+
+
+def robust_std(x: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation: learning data may hold
+    anomalies, and they must not widen what counts as normal."""
+    return float(np.median(np.abs(x - np.median(x)))) * 1.4826
 
 
 def _phase_sums(values: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
