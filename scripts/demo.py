@@ -9,6 +9,7 @@ the tasks detected, from InfluxDB, and saves a plot to out/demo.png.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -88,6 +89,10 @@ def report(influx: Influxd) -> dict[str, list[dict]]:
     return {"temps": temps, "periods": periods, "probs": probs}
 
 
+def _when(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
+
+
 def plot(rows: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
@@ -97,20 +102,21 @@ def plot(rows: dict[str, list[dict]], path: Path) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
     for sensor in sorted({r["sensor"] for r in rows["temps"]}):
         mine = [r for r in rows["temps"] if r["sensor"] == sensor]
-        top.plot([r["time"] / 1e9 for r in mine], [r["temperature"] for r in mine],
+        top.plot([_when(r["time"]) for r in mine], [r["temperature"] for r in mine],
                  lw=0.8, label=sensor)
     for p in rows["periods"]:
-        top.axvspan(p["period_start"] / 1e9, p["period_end"] / 1e9 + 1, color="red", alpha=0.25)
+        top.axvspan(_when(p["period_start"]), _when(p["period_end"] + 10**9), color="red",
+                    alpha=0.25)
     top.set_ylabel("temperature [°C]")
     top.set_title("ads_model: anomalous periods (red)")
     top.legend(loc="upper right")
     for machine in sorted({r["machine"] for r in rows["probs"]}):
         mine = [r for r in rows["probs"] if r["machine"] == machine]
-        bottom.plot([r["time"] / 1e9 for r in mine], [r["failure_probability"] for r in mine],
+        bottom.plot([_when(r["time"]) for r in mine], [r["failure_probability"] for r in mine],
                     lw=0.8, label=machine)
     bottom.axhline(0.5, color="grey", ls="--", lw=0.8)
     bottom.set_ylabel("failure probability")
-    bottom.set_xlabel("time [s since epoch]")
+    bottom.set_xlabel("time (UTC)")
     bottom.set_title("rfc_classifier: predicted machine failures")
     bottom.legend(loc="upper right")
     fig.tight_layout()

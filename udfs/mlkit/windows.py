@@ -90,11 +90,21 @@ def training_residuals(values: np.ndarray, ref: Reference) -> np.ndarray:
     return values - loo
 
 
+def _without_outliers(values: np.ndarray, limit: float = 5.0) -> np.ndarray:
+    """Values with those beyond `limit` robust stds of the median replaced by the median:
+    two anomalies a few hundred points apart must not pass for a season."""
+    center, spread = float(np.median(values)), robust_std(values)
+    if spread == 0.0:
+        return values.copy()
+    return np.where(np.abs(values - center) > limit * spread, center, values)
+
+
 def season(values: np.ndarray, min_lag: int = 2) -> int:
     """Dominant period in points (0 if none): after the first negative autocorrelation, the
     first local peak within 90% of the highest one (lags up to half the data), if that
     highest one exceeds MIN_SEASON_ACF."""
-    x = values - values.mean()
+    x = _without_outliers(values)
+    x = x - x.mean()
     energy = float(np.dot(x, x))
     n = len(x)
     if energy == 0.0 or n < 4 * min_lag:
