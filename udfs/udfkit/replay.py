@@ -40,9 +40,11 @@ def parse_time(text: str) -> int:
     """Nanoseconds since the epoch from an ISO date-time (UTC if naive) or an epoch number."""
     text = text.strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        value = float(text)
+        sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text)
+        value = float(digits)
         scale = 1 if value > 1e17 else 10**3 if value > 1e14 else 10**6 if value > 1e11 else 10**9
-        return int(value * scale)
+        whole, _, fraction = digits.partition(".")  # exact for integers: no float rounding
+        return sign * (int(whole) * scale + round(float(f"0.{fraction or 0}") * scale))
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
