@@ -3,11 +3,18 @@ PYTHON ?= python3
 export PYTHONPATH := $(CURDIR)/udfs:$(CURDIR)
 GRPC_TOOLS := grpcio-tools==1.64.3
 # 1.64.3 generates protobuf 5.26 code, which every protobuf runtime from 5.26 to 7.x accepts.
+# The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
+PROTOBUF_COMPAT := 5.26.1 6.33.6
 
-.PHONY: test lint deps kapacitor models proto bench nab demo
+.PHONY: test lint deps protobuf-compat kapacitor models proto bench nab demo
 
-test: lint  ## the full suite: lint, unit tests and real kapacitord/influxd integration tests
+test: lint protobuf-compat  ## the full suite: lint, unit and real kapacitord/influxd tests
 	$(PYTHON) -m pytest
+
+protobuf-compat:
+	@for v in $(PROTOBUF_COMPAT); do [ -d .cache/protobuf-$$v ] || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
+			--target .cache/protobuf-$$v protobuf==$$v || exit 1; done
 
 lint:
 	$(PYTHON) -m ruff check .
