@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from udfkit import framing, udf_pb2
 from udfkit.client import UdfClient
 from udfkit.options import BOOL, DOUBLE, DURATION, INT, TYPE_NAMES
+from udfkit.points import fields, set_field
 
 UDFS_DIR = Path(__file__).resolve().parent.parent
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)$")
@@ -80,7 +81,7 @@ def csv_points(stream: TextIO, measurement: str, tags: dict[str, str],
         point = _point(measurement, tags, t)
         for name, cell in row.items():
             if name != time_column and cell not in ("", None):
-                set_typed(point, name, typed(cell))
+                set_field(point, name, typed(cell))
         yield point
 
 
@@ -100,7 +101,7 @@ def line_protocol_points(stream: TextIO, tags: dict[str, str]) -> Iterator[udf_p
             point.tags[_unescape(key)] = _unescape(value)
         for pair in _split_unescaped(parts[1], ","):
             key, _, value = pair.partition("=")
-            set_typed(point, _unescape(key), _lp_value(value, line_no))
+            set_field(point, _unescape(key), _lp_value(value, line_no))
         yield point
 
 
@@ -144,17 +145,6 @@ def _point(measurement: str, tags: dict[str, str], t: int) -> udf_pb2.Point:
                           retentionPolicy="autogen")
     point.tags.update(tags)
     return point
-
-
-def set_typed(point: udf_pb2.Point, name: str, value: Any) -> None:
-    if isinstance(value, bool):
-        point.fieldsBool[name] = value
-    elif isinstance(value, int):
-        point.fieldsInt[name] = value
-    elif isinstance(value, float):
-        point.fieldsDouble[name] = value
-    else:
-        point.fieldsString[name] = str(value)
 
 
 # -- options ---------------------------------------------------------------------------
@@ -249,9 +239,7 @@ def write_csv(points: list[udf_pb2.Point], stream: TextIO) -> None:
     columns: dict[str, None] = {}
     rows = []
     for p in points:
-        row: dict[str, Any] = dict(p.tags)
-        for name in ("fieldsDouble", "fieldsInt", "fieldsString", "fieldsBool"):
-            row.update(getattr(p, name))
+        row: dict[str, Any] = {**p.tags, **fields(p)}
         columns.update(dict.fromkeys(row))
         rows.append((p, row))
     writer = csv.writer(stream, lineterminator="\n")
