@@ -53,11 +53,12 @@ def isolation(n: int, repeats: int) -> None:
               f"peak RSS {best.rss_kib / 1024:.1f} MiB")
 
 
-def latency(samples: int) -> None:
-    client = UdfClient.spawn([sys.executable, "-u", str(ROOT / "udfs" / "mirror.py")])
+def latency(samples: int, delay_ms: float) -> None:
+    """Back-to-back lone points: each is sent when the previous answer arrives."""
+    client = UdfClient.spawn([sys.executable, "-u", str(ROOT / "udfs" / "mirror.py"),
+                              "--max-delay-ms", str(delay_ms)])
     client.init({})
-    point = make_points(1)[0]
-    request = udf_pb2.Request(point=point)
+    request = udf_pb2.Request(point=make_points(1)[0])
     times = []
     for _ in range(samples):
         start = time.perf_counter()
@@ -66,8 +67,8 @@ def latency(samples: int) -> None:
         times.append((time.perf_counter() - start) * 1e6)
     client.close_input()
     q = statistics.quantiles(times, n=100)
-    print(f"\n== lone-point round trip through the mirror, {samples} samples")
-    print(f"p50 {q[49]:.0f} µs   p95 {q[94]:.0f} µs   p99 {q[98]:.0f} µs   max {max(times):.0f} µs")
+    print(f"--max-delay-ms {delay_ms:<4}  p50 {q[49]:.0f} µs   p95 {q[94]:.0f} µs   "
+          f"p99 {q[98]:.0f} µs   max {max(times):.0f} µs")
 
 
 def end_to_end(n: int, repeats: int) -> None:
@@ -155,7 +156,9 @@ def main() -> None:
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args()
     isolation(args.points, args.repeats)
-    latency(args.latency_samples)
+    print(f"\n== lone-point round trip through the mirror, {args.latency_samples} samples")
+    for delay_ms in (0.5, 0.0):
+        latency(args.latency_samples, delay_ms)
     if not args.skip_e2e:
         end_to_end(args.e2e_points, args.repeats)
 

@@ -62,23 +62,28 @@ class RfcClassifier(Handler):
     def points(self, points):
         import numpy as np
 
-        rows, good = [], []
+        measurements, codes, good = [], [], []
         type_field, *numeric = self.fields
         for point in points:
-            get = point.fieldsDouble.get  # not [], which inserts a default on a miss
-            values = [get(f) for f in numeric]
-            try:
-                if None in values:  # an int field, or a missing or non-numeric one
-                    values = [number(point, f) for f in numeric]
-                row = [product_type(point, type_field), *values]
-            except PointError as exc:
-                self.reject(point, str(exc))
-                continue
-            rows.append(row)
+            # fast path: float measurements and an integer type code; .get, not [], which
+            # would insert a default into the map on a miss
+            row = list(map(point.fieldsDouble.get, numeric))
+            code = point.fieldsInt.get(type_field)
+            if None in row or code not in (0, 1, 2):
+                try:
+                    row = [*(number(point, f) for f in numeric)]
+                    code = product_type(point, type_field)
+                except PointError as exc:
+                    self.reject(point, str(exc))
+                    continue
+            measurements.append(row)
+            codes.append(code)
             good.append(point)
         if not good:
             return []
-        labels, proba = self.model.predict(np.array(rows, dtype=float))
+        raw = np.column_stack([np.asarray(codes, dtype=float),
+                               np.asarray(measurements, dtype=float)])
+        labels, proba = self.model.predict(raw)
         for point, label, p in zip(good, labels.tolist(), proba.tolist(), strict=True):
             point.fieldsInt[self.prediction_field] = label
             point.fieldsDouble[self.probability_field] = p
