@@ -252,11 +252,13 @@ class SeriesDetector:
             self._seen,
         )
         raw = self._forest.score(rows).tolist()
+        row_lists = rows.tolist()  # one conversion, not one per point
         cap = cfg.learn
+        post, pending = self._post, self._pending
         for k, i in enumerate(np.flatnonzero(ok).tolist()):
-            out[i] = s = self._post(int(ts[i]), raw[k])
+            out[i] = s = post(int(ts[i]), raw[k])
             if not s.is_anomaly and self._open is None:
-                self._pending.append(rows[k].tolist())
+                pending.append(row_lists[k])
         if len(self._pending) > cap:
             del self._pending[:-cap]
         self._history.extend(good[-self._history.maxlen :].tolist())
