@@ -114,7 +114,7 @@ class Agent:
                     return 0
         except ProtocolError as exc:
             return self._fail(str(exc))
-        except Exception as exc:
+        except Exception as exc:  # a bug must still end the task with a clear error
             return self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.log("INFO", f"stopped: {self.points_in} points in, {self.points_out} out, "
@@ -221,7 +221,7 @@ class Agent:
         parse = Request.FromString
         try:
             points = [parse(message).point for message in run]
-        except Exception as exc:
+        except Exception as exc:  # upb raises DecodeError subclasses
             raise ProtocolError(f"malformed point message: {exc}") from exc
         self.points_in += len(points)
         if self._batch is not None:
@@ -249,7 +249,7 @@ class Agent:
         for point in points:
             try:
                 result = handler.point(point)
-            except Exception as exc:
+            except Exception as exc:  # one bad point must not end the task
                 self._point_errors([point], exc)
                 continue
             if result is None:
@@ -308,7 +308,7 @@ class Agent:
     def _management(self, message: bytes) -> None:
         try:
             request = Request.FromString(message)
-        except Exception as exc:
+        except Exception as exc:  # upb raises DecodeError subclasses
             raise ProtocolError(f"malformed request: {exc}") from exc
         kind = request.WhichOneof("message")
         handle = {
@@ -341,7 +341,7 @@ class Agent:
         except OptionError as exc:
             self._init_failed(f"invalid options: {exc}")
             return
-        except Exception as exc:
+        except Exception as exc:  # e.g. a model that fails verification
             self._init_failed(f"{type(exc).__name__}: {exc}")
             return
         self._init_args = (options, self._context)
@@ -366,7 +366,7 @@ class Agent:
             try:
                 handler.restore(snapshot.decode(data, handler.name, handler.snapshot_version))
                 self.log("INFO", f"state restored from a {len(data)}-byte snapshot")
-            except Exception as exc:
+            except Exception as exc:  # never fail the task over old or corrupt state
                 self.log("WARN", f"snapshot ignored, starting fresh: {exc}")
                 self._fresh_handler()
         self._respond(restore=udf_pb2.RestoreResponse(success=True))
@@ -396,7 +396,7 @@ class Agent:
         batch.end.CopyFrom(request.end)
         try:
             result = self.handler.batch(batch)
-        except Exception as exc:
+        except Exception as exc:  # one bad batch must not end the task
             self.handler.take_rejected()
             self._point_errors(batch.points, exc, emit=False)
             if self.handler.on_error == "pass":

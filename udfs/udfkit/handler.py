@@ -10,14 +10,14 @@ Batch handlers implement ``batch``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from udfkit import udf_pb2
 from udfkit.options import Opt
 
 STREAM, BATCH = udf_pb2.STREAM, udf_pb2.BATCH
 Point = udf_pb2.Point
-Out = Union[None, Point, list[Point]]  # noqa: UP007 - a runtime alias, kept for 3.10
+Out = Point | list[Point] | None
 
 
 @dataclass
