@@ -36,7 +36,7 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
     parser.add_argument("--mode", choices=["stream", "batch"],
                         default="stream" if stream else "batch")
     parser.add_argument("--socket", help="serve on this Unix socket instead of stdin/stdout")
-    parser.add_argument("--max-batch", type=int, default=4096,
+    parser.add_argument("--max-batch", type=int, default=16384,
                         help="most points handed to a vectorised handler at once")
     parser.add_argument("--max-delay-ms", type=float, default=0.5,
                         help="after a small read, how long points may gather before the next")

@@ -72,7 +72,7 @@ class Agent:
         infd: int,
         outfd: int,
         *,
-        max_batch: int = 4096,
+        max_batch: int = 16384,
         max_delay: float = 0.0005,
         profiling: bool = False,
         log_stream: Any = None,
