@@ -267,13 +267,14 @@ class SeriesDetector:
         return out
 
     def _post(self, t_ns: int, raw: float) -> Score:
-        """Smooth, calibrate, apply the minimum run and track the open period."""
-        self._recent.append(raw)
-        smoothed = sum(self._recent) / len(self._recent)
-        cal = calibrate(smoothed, self._threshold)
-        self._run = self._run + 1 if smoothed > self._threshold else 0
-        anomalous = self._run >= self.config.min_run
-        if anomalous:
+        """Smooth, calibrate, apply the minimum run and track the open period (per point:
+        the hot loop of scoring, hence the local names)."""
+        recent, threshold = self._recent, self._threshold
+        recent.append(raw)
+        smoothed = sum(recent) / len(recent)
+        cal = calibrate(smoothed, threshold)
+        self._run = self._run + 1 if smoothed > threshold else 0
+        if self._run >= self.config.min_run:
             self._quiet = 0
             if self._open is None:
                 self._open = [t_ns, t_ns, cal]
