@@ -227,7 +227,7 @@ class Agent:
         if self._batch is not None:
             self._batch.points.extend(points)
         elif self.handler.wants == udf_pb2.BATCH:
-            self._point_errors(points, ProtocolError("point outside a batch"), emit=False)
+            self._point_errors(points, ProtocolError("point outside a batch"), drop=True)
         else:
             self._stream(points, entry_ns)
 
@@ -270,12 +270,12 @@ class Agent:
         return passed
 
     def _point_errors(self, points: list[udf_pb2.Point], exc: Exception, *,
-                      emit: bool = True) -> None:
-        """Count and log failed points. With on_error "pass" they get the error field and,
-        if `emit`, are sent on; otherwise they are dropped."""
+                      emit: bool = True, drop: bool = False) -> None:
+        """Count and log failed points. With on_error "pass" (and not `drop`) they get the
+        error field and, if `emit`, are sent on here; otherwise they are dropped."""
         before = self.point_errors
         self.point_errors += len(points)
-        passing = self.handler.on_error == "pass"
+        passing = self.handler.on_error == "pass" and not drop
         if before < _LOG_FIRST_ERRORS or before // _LOG_EVERY_ERRORS != \
                 self.point_errors // _LOG_EVERY_ERRORS:
             action = "passed on" if passing else "dropped"
