@@ -56,9 +56,13 @@ class Process:
 
     def __init__(self, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log
+        self._cmd, self._env = list(cmd), env
         self._log = log.open("wb")
-        self.proc = subprocess.Popen(list(cmd), stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.proc = subprocess.Popen(self._cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=self._env, start_new_session=True)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -103,9 +107,7 @@ class Kapacitord(Process):
         """Stop and start again on the same data dir (tasks and snapshots persist)."""
         self.stop()
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([self.proc.args[0], "-config", str(self.conf)],
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self._spawn()
         self.api.wait_ready(60, alive=self.alive)
 
 
