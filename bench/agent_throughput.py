@@ -6,7 +6,8 @@ Isolation: a driver writes framed points and counts responses without parsing
 them; udfs/mirror.py against bench/naive_mirror.py (a conventional agent) in
 the same run, plus lone-point latency percentiles and peak memory.
 End to end: N points written to /kapacitor/v1/write, time until the task's last
-node has seen all of them, for the same task with and without the UDF node.
+node has seen all of them, for the same task with and without the UDF node, and
+with bench/echo_udf.c (C, echoes frames unparsed) as the floor for any agent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,19 +76,25 @@ def latency(samples: int, delay_ms: float) -> None:
 def end_to_end(n: int, repeats: int) -> None:
     import tempfile
 
+    from entrypoint.kapacitor_conf import UdfFunction
     from tests.testbed import Kapacitord, kapacitor_bin_dir, udf_function
 
     lines = "".join(f"environment,sensor=s{i % 8} temperature={20 + (i % 50) * 0.1:.1f} "
                     f"{1_700_000_000_000_000_000 + i * 1_000_000}\n" for i in range(n)).encode()
     chunks = _split_on_lines(lines)
     print(f"\n== end to end through kapacitord, {n:,} points written over HTTP, best of {repeats}")
-    print("   (CPU: seconds used by kapacitord and by the UDF process during the best run)")
+    print("   (CPU: seconds used by kapacitord and by the UDF process during the best run;")
+    print("    @echo() is bench/echo_udf.c, the floor any UDF agent can reach)")
     with tempfile.TemporaryDirectory() as work:
-        kap = Kapacitord(kapacitor_bin_dir(), Path(work), [udf_function("mirror", "mirror.py")])
+        echo = _build_echo(Path(work))
+        functions = [udf_function("mirror", "mirror.py"), UdfFunction("echo", prog=str(echo))]
+        kap = Kapacitord(kapacitor_bin_dir(), Path(work), functions)
+        runs = [("without UDF", ""), ("with @mirror()", "    @mirror()\n"),
+                ("with @echo()", "    @echo()\n")]
         try:
             best: dict[str, tuple[float, float, float]] = {}
             for _ in range(repeats):
-                for label, node in [("without UDF", ""), ("with @mirror()", "    @mirror()\n")]:
+                for label, node in runs:
                     result = _timed_task(kap, node, chunks, n)
                     if label not in best or result[0] > best[label][0]:
                         best[label] = result
@@ -96,6 +104,13 @@ def end_to_end(n: int, repeats: int) -> None:
                       f"CPU kapacitord {kap_cpu:.2f} s, UDF {udf_cpu:.2f} s")
         finally:
             kap.stop()
+
+
+def _build_echo(work: Path) -> Path:
+    binary = work / "echo_udf"
+    subprocess.run(["cc", "-O2", "-o", str(binary), str(Path(__file__).with_name("echo_udf.c"))],
+                   check=True)
+    return binary
 
 
 def _split_on_lines(data: bytes, size: int = 1 << 20) -> list[bytes]:
