@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from entrypoint.kapacitor_api import ApiError, KapacitorApi  # noqa: E402
+from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
 
 
 def kapacitord() -> str:
@@ -58,18 +58,6 @@ def timestamped(points: Path) -> tuple[str, int]:
     lines = [ln for ln in points.read_text().splitlines() if ln.strip()]
     first = int(time.time()) - len(lines)
     return "".join(f"{ln} {first + i}\n" for i, ln in enumerate(lines)), first
-
-
-def wait_executing(api: KapacitorApi, name: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if api.task(name).get("executing"):
-                return
-        except ApiError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"run_sample: task {name} is not executing after {timeout:g}s")
 
 
 def output_databases(sample: Path) -> list[str]:
@@ -132,7 +120,8 @@ def main() -> int:
     try:
         api.wait_ready(60, alive=lambda: proc.poll() is None)
         for task in config["tasks"]:
-            wait_executing(api, task["name"])
+            if not api.wait_task(task["name"], 30, missing_ok=True).get("executing"):
+                sys.exit(f"run_sample: task {task['name']} is not executing after 30 s")
         lines, since = timestamped(args.sample / "points.lp")
         api.write(lines, db="telemetry", precision="s")
         print("\n".join(settled_results(influx_url, databases, since)), flush=True)

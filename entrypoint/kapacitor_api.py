@@ -90,11 +90,20 @@ class KapacitorApi:
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/kapacitor/v1/tasks/{task_id}")
 
-    def wait_task(self, task_id: str, timeout: float = 20.0) -> dict:
-        """Poll until the task executes or reports an error (enable returns before Init ran)."""
+    def wait_task(self, task_id: str, timeout: float = 20.0, missing_ok: bool = False) -> dict:
+        """Poll until the task executes or reports an error (enable returns before Init ran).
+
+        With `missing_ok`, a task not defined yet (someone else defines it) is
+        waited for too; at the deadline it answers {} instead of raising.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            info = self.task(task_id)
+            try:
+                info = self.task(task_id)
+            except ApiError:
+                if not missing_ok:
+                    raise
+                info = {}
             if info.get("error") or info.get("executing") or time.monotonic() > deadline:
                 return info
             time.sleep(0.1)
