@@ -7,8 +7,10 @@ on the driver side.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ class Run:
     points: int
     seconds: float
     rss_kib: int
+    gc_ms: float | None = None
+    """Time in the garbage collector, from the agent's stop line (None for other UDFs)."""
 
     @property
     def rate(self) -> float:
@@ -47,8 +51,17 @@ def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None
     `init` (a framed InitRequest) is answered before the clock starts, so model
     loading is not counted as throughput.
     """
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log, env=env, cwd=ROOT)
+        seen, seconds, rss = _count_responses(proc, payload, expected, init)
+        log.seek(0)
+        gc = re.search(rb"stopped: .*; gc (\d+) ms", log.read())
+    return Run(seen, seconds, rss, float(gc.group(1)) if gc else None)
+
+
+def _count_responses(proc: subprocess.Popen, payload: bytes, expected: int,
+                     init: bytes) -> tuple[int, float, int]:
     decoder = framing.FrameDecoder()
     fd = proc.stdout.fileno()
     if init:
@@ -72,7 +85,7 @@ def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None
     while os.read(fd, 1 << 20):  # drain whatever else it emits, so it can exit
         pass
     proc.wait(timeout=30)
-    return Run(seen, seconds, rss)
+    return seen, seconds, rss
 
 
 def _write(proc: subprocess.Popen, payload: bytes) -> None:

@@ -4,6 +4,8 @@
 
 rfc_classifier (vectorised) is compared with scoring one-row DataFrames per
 point, the usual way; ads_model (vectorised) with scoring one point per call.
+Both also run with CPython's default collector settings (--default-gc), and
+every row gives the time the UDF spent in the collector (udfkit.heap).
 The clock starts after Init (model loading); ads_model's figure includes its
 learning phase (750 points per series).
 """
@@ -58,14 +60,15 @@ def environment(n: int, groups: int = 4) -> list[udf_pb2.Point]:
 
 
 def run_udf(label: str, script: str, points, options: dict, repeats: int,
-            expected: int | None = None) -> None:
+            expected: int | None = None, args: tuple[str, ...] = ()) -> None:
     init = framing.frame(init_request(options, "bench").SerializeToString())
     payload = framed_points(points)
-    runs = [drive([sys.executable, "-u", f"udfs/{script}"], payload, expected or len(points),
-                  init=init)
+    runs = [drive([sys.executable, "-u", f"udfs/{script}", *args], payload,
+                  expected or len(points), init=init)
             for _ in range(repeats)]
     best = max(runs, key=lambda r: r.rate)
-    print(f"{label:34} {best.rate:>10,.0f} points/s   peak RSS {best.rss_kib / 1024:6.1f} MiB")
+    print(f"{label:34} {best.rate:>10,.0f} points/s   peak RSS {best.rss_kib / 1024:6.1f} MiB"
+          f"   gc {best.gc_ms:.0f} ms")
 
 
 def rfc_one_row_dataframes(points, sample: int = 300) -> None:
@@ -107,10 +110,14 @@ def main() -> None:
     print(f"== UDFs alone over stdio, {n:,} points, best of {args.repeats}")
     machine = telemetry(n)
     run_udf("rfc_classifier", "rfc_classifier.py", machine, {}, args.repeats)
+    run_udf("  baseline: --default-gc", "rfc_classifier.py", machine, {}, args.repeats,
+            args=("--default-gc",))
     rfc_one_row_dataframes(machine)
     env = environment(n)
-    run_udf("ads_model (4 series, learn 750)", "ads_model.py", env,
-            {"field": "temperature"}, args.repeats)
+    ads = {"field": "temperature"}
+    run_udf("ads_model (4 series, learn 750)", "ads_model.py", env, ads, args.repeats)
+    run_udf("  baseline: --default-gc", "ads_model.py", env, ads, args.repeats,
+            args=("--default-gc",))
     ads_point_at_a_time(env, 750)
     run_udf("temperature_classifier (annotate)", "temperature_classifier.py", env,
             {"mode": "annotate"}, args.repeats)

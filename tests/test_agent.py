@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -229,3 +230,20 @@ def test_point_outside_a_batch_is_dropped_even_when_bad_points_pass():
         client.recv(timeout=5)
     assert any("1 point(s) dropped" in line and "point outside a batch" in line
                for line in client.stderr)
+
+
+def _collections_for(points: int, *args: str) -> int:
+    client = spawn("moving_average.py", *args)
+    assert client.init({"field": "v", "size": 3}).success
+    client.send(point_requests([point(i, v=float(i)) for i in range(points)]))
+    read_points(client, points - 2)
+    client.close_input()
+    assert client.wait() == 0
+    stop = next(line for line in client.stderr if "stopped:" in line)
+    return int(re.search(r"gc \d+ ms in (\d+) collections", stop).group(1))
+
+
+def test_collector_is_settled_after_init_and_reported_at_stop():
+    tuned, default = _collections_for(20_000), _collections_for(20_000, "--default-gc")
+    assert default > 10, "the workload should make the default collector run"
+    assert tuned * 10 < default

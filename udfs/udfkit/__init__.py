@@ -40,6 +40,8 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
                         help="most points handed to a vectorised handler at once")
     parser.add_argument("--max-delay-ms", type=float, default=0.5,
                         help="after a small read, how long points may gather before the next")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector settings (see udfkit.heap; for comparison)")
     args = parser.parse_args(argv)
     handler_cls = stream if args.mode == "stream" else batch
     if handler_cls is None:
@@ -48,6 +50,7 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
         "max_batch": args.max_batch,
         "max_delay": args.max_delay_ms / 1000.0,
         "profiling": _truthy(os.environ.get("PROFILING_MODE")),
+        "tune_gc": not args.default_gc,
     }
     if args.socket:
         from udfkit.server import SocketServer

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from udfkit import framing, snapshot, udf_pb2
+from udfkit import framing, heap, snapshot, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
@@ -75,6 +75,7 @@ class Agent:
         max_batch: int = 16384,
         max_delay: float = 0.0005,
         profiling: bool = False,
+        tune_gc: bool = True,
         log_stream: Any = None,
     ) -> None:
         self._factory = handler_factory
@@ -85,6 +86,7 @@ class Agent:
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._profiling = profiling
+        self._tune_gc = tune_gc
         self._log_stream = log_stream or sys.stderr
         self._context = TaskContext()
         self._init_args: tuple[dict[str, Any], TaskContext] | None = None
@@ -102,6 +104,7 @@ class Agent:
     # -- main loop -----------------------------------------------------------
     def run(self) -> int:
         """Serve until the input closes (exit status 0) or a protocol error (1)."""
+        heap.GcClock.install()
         reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
         reader.start()
         try:
@@ -118,7 +121,7 @@ class Agent:
             return self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.log("INFO", f"stopped: {self.points_in} points in, {self.points_out} out, "
-                             f"{self.point_errors} failed")
+                             f"{self.point_errors} failed; {heap.GcClock.summary()}")
 
     def _fail(self, message: str) -> int:
         self.log("ERROR", message)
@@ -345,6 +348,9 @@ class Agent:
             self._init_failed(f"{type(exc).__name__}: {exc}")
             return
         self._init_args = (options, self._context)
+        if self._tune_gc:
+            heap.settle()
+        heap.GcClock.reset()
         self._respond(init=udf_pb2.InitResponse(success=True))
 
     def _init_failed(self, message: str) -> None:
