@@ -24,23 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-
-
-def kapacitord() -> str:
-    found = os.environ.get("KAPACITORD") or shutil.which("kapacitord")
-    if found:
-        return found
-    built = subprocess.run(["bash", str(ROOT / "scripts" / "install_kapacitor.sh")],
-                           capture_output=True, text=True, check=True)
-    return str(Path(built.stdout.strip().splitlines()[-1]) / "kapacitord")
-
-
-def influx(url: str, q: str, db: str = "") -> dict:
-    """One InfluxQL statement's result (POST, so it may write)."""
-    query = urllib.parse.urlencode({"q": q, "db": db})
-    request = urllib.request.Request(f"{url}/query?{query}", data=b"")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["results"][0]
+from localstack.influxd import query  # noqa: E402
+from localstack.kapacitord import find_kapacitord  # noqa: E402
 
 
 def influx_ready(url: str, db: str) -> None:
@@ -50,7 +35,7 @@ def influx_ready(url: str, db: str) -> None:
     except OSError as exc:
         sys.exit(f"run_sample: no InfluxDB at {url} ({exc}); start one (influxd, or "
                  "docker run -p 8086:8086 influxdb:1.8) or set INFLUXDB_URL")
-    influx(url, f'CREATE DATABASE "{db}"')
+    query(url, f'CREATE DATABASE "{db}"')
 
 
 def timestamped(points: Path) -> tuple[str, int]:
@@ -71,7 +56,7 @@ def results(url: str, databases: list[str], since: int) -> list[str]:
     """Every output row written since `since`, one JSON line each, by measurement."""
     lines = []
     for db in databases:
-        lines.extend(_rows(influx(url, f"SELECT * FROM /.*/ WHERE time >= {since}s", db)))
+        lines.extend(_rows(query(url, f"SELECT * FROM /.*/ WHERE time >= {since}s", db)))
     return lines
 
 
@@ -112,7 +97,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sample-"))
     env = {**os.environ, "KAPACITOR_CONFIG_JSON": str(args.sample.resolve() / "config.json"),
            "KAPACITOR_UDFS_HOME": str(ROOT), "KAPACITOR_CONF_DIR": str(work / "conf"),
-           "KAPACITOR_DATA_DIR": str(work / "data"), "KAPACITORD": kapacitord(),
+           "KAPACITOR_DATA_DIR": str(work / "data"), "KAPACITORD": find_kapacitord(),
            "KAPACITOR_HTTP_BIND": bind, "INFLUXDB_URL": influx_url, "LOG_LEVEL": "ERROR"}
     env.pop("KAPACITOR_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "entrypoint"], cwd=ROOT, env=env)

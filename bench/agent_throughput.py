@@ -77,7 +77,7 @@ def end_to_end(n: int, repeats: int) -> None:
     import tempfile
 
     from entrypoint.kapacitor_conf import UdfFunction
-    from tests.testbed import Kapacitord, kapacitor_bin_dir, udf_function
+    from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function
 
     lines = "".join(f"environment,sensor=s{i % 8} temperature={20 + (i % 50) * 0.1:.1f} "
                     f"{1_700_000_000_000_000_000 + i * 1_000_000}\n" for i in range(n)).encode()

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "udfs")]
 
 from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-from tests.testbed import Influxd, free_port, kapacitor_bin_dir  # noqa: E402
+from localstack.influxd import Influxd  # noqa: E402
+from localstack.kapacitord import kapacitor_bin_dir  # noqa: E402
+from localstack.process import free_port  # noqa: E402
 
 DB = "telemetry"
 

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
+from localstack.kapacitord import udf_function
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
 from tests.conftest import ROOT
-from tests.testbed import udf_function, wait_for
+from tests.testbed import wait_for
 from udfkit import udf_pb2
 
 MINUTE = 60_000_000_000

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from entrypoint.kapacitor_api import KapacitorApi
-from tests.testbed import ROOT, Process, free_port, wait_for
+from localstack.process import Process, free_port
+from tests.testbed import ROOT, wait_for
 
 pytestmark = pytest.mark.kapacitor
 

@@ -7,8 +7,9 @@ import urllib.request
 
 import pytest
 
+from localstack.kapacitord import udf_function
 from tests.conftest import ROOT
-from tests.testbed import udf_function, wait_for
+from tests.testbed import wait_for
 
 pytestmark = pytest.mark.kapacitor
 DBRP = [{"db": "telemetry", "rp": "autogen"}]

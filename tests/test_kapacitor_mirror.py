@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.testbed import udf_function, wait_for
+from localstack.kapacitord import udf_function
+from tests.testbed import wait_for
 
 pytestmark = pytest.mark.kapacitor
 

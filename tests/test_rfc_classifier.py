@@ -8,9 +8,10 @@ import time
 
 import pytest
 
+from localstack.kapacitord import udf_function
 from tests.agent_helpers import point, point_requests, read_points, spawn
 from tests.conftest import ROOT
-from tests.testbed import udf_function, wait_for
+from tests.testbed import wait_for
 
 HEALTHY = dict(air_temperature=298.0, process_temperature=308.5, rotational_speed=1500.0,
                torque=40.0, tool_wear=20.0, product_type="M")

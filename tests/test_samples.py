@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.testbed import ROOT, free_port
+from localstack.process import free_port
+from tests.testbed import ROOT
 
 pytestmark = [pytest.mark.kapacitor, pytest.mark.influxdb]
 

@@ -1,0 +1,80 @@
+"""influxd (InfluxDB 1.x, Debian's `influxdb` package) with a throwaway data directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from localstack.process import Process, free_port
+
+
+class Influxd(Process):
+    def __init__(self, work: Path) -> None:
+        binary = shutil.which("influxd")
+        if binary is None:
+            raise RuntimeError("influxd not found: install Debian's `influxdb` package "
+                               "(.ci/run does)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        conf = work / "influxdb.conf"
+        conf.write_text(f"""reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{work}/meta"
+[data]
+  dir = "{work}/data"
+  wal-dir = "{work}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+""")
+        super().__init__([binary, "-config", str(conf)], work / "influxd.log")
+        deadline = time.monotonic() + 30
+        while not self._ping():
+            if time.monotonic() > deadline or not self.alive():
+                self.stop()
+                raise RuntimeError(f"influxd did not start:\n{self.log_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def _ping(self) -> bool:
+        try:
+            urllib.request.urlopen(f"{self.url}/ping", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def query(self, q: str, db: str = "") -> list[dict]:
+        """Every row of the first statement's series, as dicts with the series' tags."""
+        return rows(query(self.url, q, db))
+
+
+def query(url: str, q: str, db: str = "") -> dict:
+    """The first statement's result (times in ns); POSTed unless it only reads."""
+    params = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ns"})
+    reads = q.strip().upper().startswith(("SELECT", "SHOW"))
+    request = urllib.request.Request(f"{url}/query?{params}", data=None if reads else b"",
+                                     method="GET" if reads else "POST")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        result = json.load(resp)["results"][0]
+    if "error" in result:
+        raise RuntimeError(f"InfluxDB: {result['error']} (in {q!r})")
+    return result
+
+
+def rows(result: dict) -> list[dict]:
+    out = []
+    for series in result.get("series", []):
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            row.update(series.get("tags", {}))
+            out.append(row)
+    return out
