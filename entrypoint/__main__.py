@@ -38,6 +38,7 @@ class Entrypoint:
         self.api = KapacitorApi(settings.kapacitor_url)
         self.supervisor = Supervisor(self.api)
         self.kapacitord: Kapacitord | None = None
+        self.refused: set[str] = set()
 
     # -- start -------------------------------------------------------------------------------
     def boot(self) -> None:
@@ -55,7 +56,12 @@ class Entrypoint:
         for name, status in statuses.items():
             log(f"task {name}: {status}")
             self.supervisor.forget(name)
-        enabled = [n for n, t in self.config.tasks.items() if t.enabled]
+            if status.startswith(tasks.REFUSED):
+                self.refused.add(name)
+            else:
+                self.refused.discard(name)
+        # A refused task does not exist in Kapacitor: nothing to restart until it is fixed.
+        enabled = [n for n, t in self.config.tasks.items() if t.enabled and n not in self.refused]
         running = sum(statuses.get(n) == "executing" for n in names)
         log(f"{running} of {len(names)} task(s) executing, "
             f"{time.monotonic() - started:.1f}s after start")

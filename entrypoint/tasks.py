@@ -68,6 +68,10 @@ def wait_settled(api: KapacitorApi, names: Iterable[str], timeout: float) -> dic
     return result
 
 
+REFUSED = "refused: "
+"""Status prefix of a task Kapacitor would not define (e.g. a broken TICKscript)."""
+
+
 def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> dict[str, str]:
     """Define every task, enable the enabled ones, and return each one's settled status."""
     tasks = list(tasks)
@@ -75,6 +79,10 @@ def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> di
     for task in tasks:
         try:
             define(api, task)
+        except ApiError as exc:
+            failed[task.name] = f"{REFUSED}{exc}"
+            continue
+        try:
             if task.enabled:
                 api.set_status(task.name, True)
         except ApiError as exc:

@@ -227,6 +227,39 @@ stream
 """
 
 
+BROKEN_TICK = """
+stream
+    |from()
+        .measurement('environment'
+    @moving_average()
+"""
+
+WRONG_TYPE_TICK = AVG_TICK.replace(".size(2)", ".size(2.5)")
+
+
+def test_broken_tasks_are_reported_by_name_and_the_others_run(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    (home / "tick_scripts" / "broken.tick").write_text(BROKEN_TICK)
+    (home / "tick_scripts" / "wrong_type.tick").write_text(WRONG_TYPE_TICK)
+    config = minimal_config()
+    config["tasks"] += [task("broken", "broken.tick", "moving_average"),
+                        task("wrong_type", "wrong_type.tick", "moving_average")]
+    entry = start(config, home=home, SUPERVISE_INTERVAL="0.2")
+    entry.wait_log(r"task\(s\) executing")
+    time.sleep(1.0)  # several supervisor rounds
+    text = entry.log_text()
+    assert "task avg: executing" in text, text[-3000:]
+    # Kapacitor checks option types against our Info response when the task is defined.
+    assert re.search(r"task broken: refused: .*invalid TICKscript: parser: unexpected @ line 5",
+                     text), text[-3000:]
+    assert re.search(r"task wrong_type: refused: .*unexpected arg to size, got DOUBLE expected "
+                     r"INT", text), text[-3000:]
+    assert "1 of 3 task(s) executing" in text
+    assert "cannot read its state" not in text, "refused tasks must not be supervised"
+    assert entry.alive()
+
+
 def test_sigterm_stops_kapacitord_and_exits_zero(start, tmp_path):
     home = make_home(tmp_path)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
