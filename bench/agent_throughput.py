@@ -6,8 +6,9 @@ Isolation: a driver writes framed points and counts responses without parsing
 them; udfs/mirror.py against bench/naive_mirror.py (a conventional agent) in
 the same run, plus lone-point latency percentiles and peak memory.
 End to end: N points written to /kapacitor/v1/write, time until the task's last
-node has seen all of them, for the same task with and without the UDF node, and
-with bench/echo_udf.c (C, echoes frames unparsed) as the floor for any agent.
+node has seen all of them, for the same task without the UDF node, with the mirror
+as a process UDF and as a socket UDF, and with bench/echo_udf.c (C, echoes frames
+unparsed) as the floor for any agent.
 """
 
 from __future__ import annotations
@@ -87,15 +88,22 @@ def end_to_end(n: int, repeats: int) -> None:
     print("    @echo() is bench/echo_udf.c, the floor any UDF agent can reach)")
     with tempfile.TemporaryDirectory() as work:
         echo = _build_echo(Path(work))
-        functions = [udf_function("mirror", "mirror.py"), UdfFunction("echo", prog=str(echo))]
+        sock = Path(work) / "mirror.sock"
+        server = subprocess.Popen([sys.executable, "-u", str(ROOT / "udfs" / "mirror.py"),
+                                   "--socket", str(sock)], stderr=subprocess.DEVNULL)
+        while not sock.exists():
+            time.sleep(0.05)
+        functions = [udf_function("mirror", "mirror.py"), UdfFunction("echo", prog=str(echo)),
+                     UdfFunction("mirror_socket", socket=str(sock))]
         kap = Kapacitord(kapacitor_bin_dir(), Path(work), functions)
-        runs = [("without UDF", ""), ("with @mirror()", "    @mirror()\n"),
-                ("with @echo()", "    @echo()\n")]
+        runs = [("without UDF", "", None), ("with @mirror()", "    @mirror()\n", None),
+                ("socket mirror", "    @mirror_socket()\n", server.pid),
+                ("with @echo()", "    @echo()\n", None)]
         try:
             best: dict[str, tuple[float, float, float]] = {}
             for _ in range(repeats):
-                for label, node in runs:
-                    result = _timed_task(kap, node, chunks, n)
+                for label, node, udf_pid in runs:
+                    result = _timed_task(kap, node, chunks, n, udf_pid)
                     if label not in best or result[0] > best[label][0]:
                         best[label] = result
             base = best["without UDF"][0]
@@ -104,6 +112,8 @@ def end_to_end(n: int, repeats: int) -> None:
                       f"CPU kapacitord {kap_cpu:.2f} s, UDF {udf_cpu:.2f} s")
         finally:
             kap.stop()
+            server.terminate()
+            server.wait()
 
 
 def _build_echo(work: Path) -> Path:
@@ -122,15 +132,18 @@ def _split_on_lines(data: bytes, size: int = 1 << 20) -> list[bytes]:
     return chunks
 
 
-def _timed_task(kap, node: str, chunks: list[bytes], n: int) -> tuple[float, float, float]:
-    """(points/s, kapacitord CPU s, UDF CPU s) for one run of a fresh task."""
+def _timed_task(kap, node: str, chunks: list[bytes], n: int,
+                udf_pid: int | None = None) -> tuple[float, float, float]:
+    """(points/s, kapacitord CPU s, UDF CPU s) for one run of a fresh task.
+
+    The UDF is kapacitord's child process, or `udf_pid` (a socket UDF server)."""
     task = "bench_" + ("udf" if node else "plain")
     script = ("stream\n    |from()\n        .measurement('environment')\n"
               f"{node}    |count('temperature')\n")
     kap.api.define_task(task, script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
     kap.api.wait_task(task)
     time.sleep(0.3)
-    children = _children(kap.proc.pid)
+    children = [udf_pid] if udf_pid else _children(kap.proc.pid)
     cpu0 = _cpu_seconds(kap.proc.pid), sum(_cpu_seconds(c) for c in children)
     start = time.perf_counter()
     for chunk in chunks:
