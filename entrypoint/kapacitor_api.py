@@ -111,6 +111,11 @@ class KapacitorApi:
     def http_out(self, task_id: str, endpoint: str) -> dict:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}/{endpoint}")
 
+    def alert_events(self, topic: str) -> dict[str, dict]:
+        """The current state of each alert published to `topic`, by alert id."""
+        answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")
+        return {event["id"]: event["state"] for event in answer.get("events", [])}
+
     # -- data --------------------------------------------------------------------
     def write(self, lines: str | bytes, db: str, rp: str = "autogen",
               precision: str = "n") -> None:

@@ -132,6 +132,12 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     periods = influxdb.query("SELECT * FROM anomaly_periods", "telemetry")
     assert len(periods) == 1 and periods[0]["sensor"] == "s1"
     assert (periods[0]["period_start"] - start * 10**9) // MINUTE in SPIKE
+    # the period opened a CRITICAL alert on the topic and its closing point recovered it
+    alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
+    assert alert and alert["level"] == "OK", alert
+    node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
+    alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
+    assert alert_node["crits_triggered"] == 1 and alert_node["oks_triggered"] == 1, alert_node
 
 
 @pytest.mark.kapacitor

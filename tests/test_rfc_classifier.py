@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 
@@ -101,7 +102,7 @@ def test_batch_variant_scores_whole_batches():
 def test_machine_failure_task_in_kapacitor(kapacitord):
     kap = kapacitord([udf_function("rfc_classifier", "rfc_classifier.py", timeout="20s")])
     script = (ROOT / "tick_scripts" / "machine_failure.tick").read_text()
-    script = script[:script.index("    |influxDBOut()")] + "    |httpOut('out')\n"
+    script = re.sub(r"\|influxDBOut\(\)(\n\s+\..*)+", "|httpOut('out')", script)
     kap.api.define_task("machine_failure", script, [{"db": "telemetry", "rp": "autogen"}],
                         enabled=True)
     assert kap.api.wait_task("machine_failure")["executing"], kap.log_text()[-2000:]
@@ -125,3 +126,8 @@ def test_machine_failure_task_in_kapacitor(kapacitord):
     assert rows, kap.log_text()[-3000:]
     assert rows["mill-1"]["prediction"] == 0 and rows["mill-2"]["prediction"] == 1
     assert 0.5 < rows["mill-2"]["failure_probability"] <= 1.0
+    # only the failing machine changed state: one CRITICAL alert on the topic
+    alerts = wait_for(lambda: kap.api.alert_events("machine_failures"), timeout=10)
+    assert set(alerts) == {"machine_failure:mill-2"}, alerts
+    assert alerts["machine_failure:mill-2"]["level"] == "CRITICAL"
+    assert "failure probability 0." in alerts["machine_failure:mill-2"]["message"]
