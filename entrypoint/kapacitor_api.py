@@ -111,6 +111,12 @@ class KapacitorApi:
     def http_out(self, task_id: str, endpoint: str) -> dict:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}/{endpoint}")
 
+    def define_topic_handler(self, topic: str, handler_id: str, kind: str,
+                             options: Mapping[str, Any]) -> None:
+        """What `kapacitor define-topic-handler` does: route a topic's alerts somewhere."""
+        self._call("POST", f"/kapacitor/v1/alerts/topics/{topic}/handlers",
+                   body={"id": handler_id, "kind": kind, "options": dict(options)})
+
     def alert_events(self, topic: str) -> dict[str, dict]:
         """The current state of each alert published to `topic`, by alert id."""
         answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import re
 import time
 
 import pytest
@@ -117,6 +119,8 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     influxdb.query('CREATE DATABASE "telemetry"')
     kap = kapacitord([udf_function("ads_model", "ads_model.py", timeout="20s")],
                      influxdb_url=influxdb.url)
+    alert_log = kap.data_dir / "anomalies.log"
+    kap.api.define_topic_handler("anomalies", "log-anomalies", "log", {"path": str(alert_log)})
     script = (ROOT / "tick_scripts" / "temperature_anomalies.tick").read_text()
     kap.api.define_task("anomalies", script.replace(".field('temperature')",
                                                     ".field('temperature')\n        .learn(400)"),
@@ -135,6 +139,12 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     # the period opened a CRITICAL alert on the topic and its closing point recovered it
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
+    logged = [json.loads(line)["message"] for line in alert_log.read_text().splitlines()]
+    assert len(logged) == 2, logged
+    assert re.fullmatch(r"temperature_anomaly:s1 is CRITICAL: temperature \d+\.\d\d, "
+                        r"score 0\.\d\d", logged[0]), logged
+    assert re.fullmatch(r"temperature_anomaly:s1 is OK: anomalous for \d+ s, max score 0\.\d\d",
+                        logged[1]), logged
     node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
     alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
     assert alert_node["crits_triggered"] == 1 and alert_node["oks_triggered"] == 1, alert_node
