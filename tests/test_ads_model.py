@@ -137,14 +137,18 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     assert len(periods) == 1 and periods[0]["sensor"] == "s1"
     assert (periods[0]["period_start"] - start * 10**9) // MINUTE in SPIKE
     # the period opened a CRITICAL alert on the topic and its closing point recovered it
+    def logged() -> list[str]:
+        text = alert_log.read_text() if alert_log.exists() else ""
+        return [json.loads(line)["message"] for line in text.splitlines()]
+
+    assert wait_for(lambda: len(logged()) == 2, timeout=10), logged()
+    messages = logged()
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
-    logged = [json.loads(line)["message"] for line in alert_log.read_text().splitlines()]
-    assert len(logged) == 2, logged
     assert re.fullmatch(r"temperature_anomaly:s1 is CRITICAL: temperature \d+\.\d\d, "
-                        r"score 0\.\d\d", logged[0]), logged
+                        r"score 0\.\d\d", messages[0]), messages
     assert re.fullmatch(r"temperature_anomaly:s1 is OK: anomalous for \d+ s, max score 0\.\d\d",
-                        logged[1]), logged
+                        messages[1]), messages
     node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
     alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
     assert alert_node["crits_triggered"] == 1 and alert_node["oks_triggered"] == 1, alert_node
