@@ -91,6 +91,15 @@ def report(influx: Influxd) -> dict[str, list[dict]]:
     return {"temps": temps, "periods": periods, "probs": probs}
 
 
+def report_alerts(api: KapacitorApi) -> None:
+    """The alerts the tasks raised, as Kapacitor holds them on its topics now."""
+    for topic in ("anomalies", "machine_failures"):
+        events = api.alert_events(topic)
+        print(f"alerts on topic {topic}: {len(events)}")
+        for state in list(events.values())[:10]:
+            print(f"  {state['message']}")
+
+
 def _when(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
 
@@ -143,6 +152,7 @@ def main() -> int:
             print("waiting 12 s for the tasks' InfluxDB writes to flush ...")
             time.sleep(12)
             plot(report(influx), args.png)
+            report_alerts(api)
             print(f"\nplot saved to {args.png}")
         finally:
             proc.send_signal(signal.SIGTERM)
