@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-from localstack.influxd import query  # noqa: E402
+from localstack.influxd import query, series_rows  # noqa: E402
 from localstack.kapacitord import find_kapacitord  # noqa: E402
 
 
@@ -61,13 +61,12 @@ def results(url: str, databases: list[str], since: int) -> list[str]:
 
 
 def _rows(answer: dict) -> list[str]:
-    lines = []
-    for series in answer.get("series", []):
-        for values in series["values"]:
-            row = dict(zip(series["columns"], values, strict=True))
-            row = {k: v for k, v in row.items() if v is not None and k != "time"}
-            lines.append(f"{series['name']}: {json.dumps(row, sort_keys=True)}")
-    return lines
+    return [f"{name}: {json.dumps(_shown(row), sort_keys=True)}"
+            for name, row in series_rows(answer)]
+
+
+def _shown(row: dict) -> dict:
+    return {k: v for k, v in row.items() if v is not None and k != "time"}
 
 
 def settled_results(url: str, databases: list[str], since: int, quiet: float = 1.5,

@@ -7,6 +7,7 @@ import shutil
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from localstack.process import Process, free_port
@@ -70,11 +71,14 @@ def query(url: str, q: str, db: str = "") -> dict:
     return result
 
 
-def rows(result: dict) -> list[dict]:
-    out = []
+def series_rows(result: dict) -> Iterator[tuple[str, dict]]:
+    """(measurement, row) for every row of every series; a row has its series' tags."""
     for series in result.get("series", []):
         for values in series["values"]:
             row = dict(zip(series["columns"], values, strict=True))
             row.update(series.get("tags", {}))
-            out.append(row)
-    return out
+            yield series["name"], row
+
+
+def rows(result: dict) -> list[dict]:
+    return [row for _, row in series_rows(result)]
