@@ -6,8 +6,8 @@ import signal
 import sys
 import time
 
+from entrypoint import alert_handlers, tasks
 from entrypoint import config as config_json
-from entrypoint import tasks
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
 from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.kapacitord import Kapacitord, write_conf
@@ -49,7 +49,14 @@ class Entrypoint:
         self.api.wait_ready(READY_TIMEOUT, alive=self.kapacitord.alive)
         log(f"kapacitord ready at {self.settings.kapacitor_url} "
             f"({time.monotonic() - started:.1f}s)")
+        self._define_handlers()
         self._start_tasks(list(self.config.tasks), started)
+
+    def _define_handlers(self) -> None:
+        statuses = alert_handlers.define_all(self.api, self.config.alert_handlers,
+                                             self.settings.data_dir)
+        for name, status in statuses.items():
+            log(f"alert handler {name}: {status}")
 
     def _start_tasks(self, names: list[str], started: float) -> None:
         statuses = tasks.start(self.api, [self.config.tasks[n] for n in names], SETTLE_TIMEOUT)
@@ -104,13 +111,18 @@ class Entrypoint:
                                  for p in changed))
         plan = plan_changes(changed, self.config, home,
                             lambda: config_json.load(self.settings.config_json, home))
+        handlers_changed = plan.config.alert_handlers != self.config.alert_handlers
         if not plan:
             log(f"dev: changed {shown}: no task affected")
             self.config = plan.config
+            if handlers_changed:
+                self._define_handlers()
             return watcher
         log(f"dev: changed {shown}")
         reloaded = plan.config is not self.config
         self._apply(plan)
+        if handlers_changed and not plan.restart_kapacitord:  # a restart defines them anyway
+            self._define_handlers()
         return Watcher(watch_roots(self.config, home)) if reloaded else watcher
 
     def _apply(self, plan: Plan) -> None:

@@ -52,10 +52,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class AlertHandler:
+    """A Kapacitor topic handler: where the alerts a topic receives are sent."""
+
+    id: str
+    topic: str
+    kind: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     udfs: dict[str, Udf]
     tasks: dict[str, Task]
+    alert_handlers: tuple[AlertHandler, ...] = ()
 
 
 # -- structure (what the schema says) -------------------------------------------------------
@@ -162,7 +173,14 @@ _TASK = _object(
      "dbrps": _array(_DBRP, min_items=1), "udfs": _array(_string()), "enabled": _boolean},
     {"vars": _map(_var)},
 )
-_ROOT = _object({"udfs": _array(_UDF), "tasks": _array(_TASK)}, {"$schema": _string()})
+_HANDLER = _object(
+    {"id": _string(TASK_ID_RE, "a handler id (letters, digits, _ . -)"),
+     "topic": _string(TASK_ID_RE, "a topic name (letters, digits, _ . -)"),
+     "kind": _string(NAME_RE, "a handler kind such as \"log\" or \"slack\""),
+     "options": _map(lambda *_: None)},
+)
+_ROOT = _object({"udfs": _array(_UDF), "tasks": _array(_TASK)},
+                {"$schema": _string(), "alert_handlers": _array(_HANDLER)})
 
 
 def structure_errors(document: Any) -> list[str]:
@@ -244,9 +262,13 @@ def parse(text: str, path: Path, home: Path) -> Config:
                 tasks.setdefault(task.name, task)
         names = [t["name"] for t in document["tasks"]]
         errors.extend(f'tasks: duplicate name "{n}"' for n in _duplicates(names))
+        handlers = tuple(AlertHandler(h["id"], h["topic"], h["kind"], dict(h["options"]))
+                         for h in document.get("alert_handlers", []))
+        keys = [f"{h.topic}/{h.id}" for h in handlers]
+        errors.extend(f'alert_handlers: duplicate id "{k}"' for k in _duplicates(keys))
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
-    return Config(path, udfs, tasks)
+    return Config(path, udfs, tasks, handlers)
 
 
 def load(path: Path, home: Path) -> Config:

@@ -15,6 +15,10 @@ from typing import Any
 class ApiError(RuntimeError):
     """Kapacitor answered with an error status; the message carries its text."""
 
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class KapacitorApi:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
@@ -37,7 +41,7 @@ class KapacitorApi:
             detail = exc.read().decode(errors="replace")
             with contextlib.suppress(ValueError):
                 detail = json.loads(detail).get("error", detail)
-            raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
+            raise ApiError(f"{method} {path}: HTTP {exc.code}: {detail}", exc.code) from None
         return json.loads(text) if text.strip() else None
 
     def ping(self) -> bool:
@@ -113,9 +117,20 @@ class KapacitorApi:
 
     def define_topic_handler(self, topic: str, handler_id: str, kind: str,
                              options: Mapping[str, Any]) -> None:
-        """What `kapacitor define-topic-handler` does: route a topic's alerts somewhere."""
-        self._call("POST", f"/kapacitor/v1/alerts/topics/{topic}/handlers",
-                   body={"id": handler_id, "kind": kind, "options": dict(options)})
+        """Create or replace a topic handler (`kapacitor define-topic-handler`)."""
+        body = {"id": handler_id, "kind": kind, "options": dict(options)}
+        try:
+            self._call("PUT", f"/kapacitor/v1/alerts/topics/{topic}/handlers/{handler_id}",
+                       body=body)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            self._call("POST", f"/kapacitor/v1/alerts/topics/{topic}/handlers", body=body)
+
+    def topic_handlers(self, topic: str) -> dict[str, dict]:
+        """The handlers of a topic: options by handler id."""
+        answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/handlers")
+        return {h["id"]: h["options"] for h in answer.get("handlers", [])}
 
     def alert_events(self, topic: str) -> dict[str, dict]:
         """The current state of each alert published to `topic`, by alert id."""

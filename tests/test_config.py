@@ -30,6 +30,8 @@ GOOD = {
                "udfs": ["temperature_classifier"], "enabled": True,
                "vars": {"a": 1, "b": 2.5, "c": True, "d": "x",
                         "e": {"type": "duration", "value": "5m"}}}],
+    "alert_handlers": [{"id": "log-anomalies", "topic": "anomalies", "kind": "log",
+                        "options": {"path": "$data_dir/alerts/anomalies.log"}}],
 }
 
 
@@ -66,7 +68,22 @@ BAD = {
                      "tasks[0].vars.e.value: required key missing"),
     "task type": (mutated("tasks.0.type", "batchy"), "tasks[0].type:"),
     "not an object": ([], "expected an object"),
+    "handler without kind": (mutated("alert_handlers.0.kind", delete=True),
+                             "alert_handlers[0].kind: required key missing"),
+    "handler options not an object": (mutated("alert_handlers.0.options", "path=/x"),
+                                      "alert_handlers[0].options: expected an object"),
+    "handler bad topic": (mutated("alert_handlers.0.topic", "my topic"),
+                          "alert_handlers[0].topic:"),
 }
+
+
+def test_duplicate_alert_handler_is_named(tmp_path):
+    document = copy.deepcopy(GOOD)
+    document["alert_handlers"] *= 2
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(cfg.ConfigError, match='alert_handlers: duplicate id "anomalies/log-anom'):
+        cfg.parse(path.read_text(), path, ROOT)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))

@@ -161,6 +161,8 @@ def test_full_default_config_reaches_executing(start, influxdb, tmp_path):
     took = entry.wait_tasks(enabled, timeout=60)
     print(f"default config: {len(enabled)} tasks executing {took:.1f}s after start")
     assert entry.alive()
+    for handler in config["alert_handlers"]:
+        assert entry.api.topic_handlers(handler["topic"]).get(handler["id"]), handler
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -258,6 +260,35 @@ def test_broken_tasks_are_reported_by_name_and_the_others_run(start, tmp_path):
     assert "1 of 3 task(s) executing" in text
     assert "cannot read its state" not in text, "refused tasks must not be supervised"
     assert entry.alive()
+
+
+def test_alert_handlers_are_defined_and_a_refused_one_is_named(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    config = minimal_config()
+    config["alert_handlers"] = [
+        {"id": "log-anomalies", "topic": "anomalies", "kind": "log",
+         "options": {"path": "$data_dir/alerts/anomalies.log"}},
+        {"id": "pager", "topic": "anomalies", "kind": "pagerduty3000", "options": {}},
+    ]
+    entry = start(config, home=home, DEV_MODE="true")
+    entry.wait_tasks(["avg"])
+    text = entry.log_text()
+    assert "alert handler anomalies/log-anomalies (log): defined" in text, text[-3000:]
+    assert re.search(r"alert handler anomalies/pager \(pagerduty3000\): refused: .*"
+                     r"unsupported action kind", text), text[-3000:]
+    assert (tmp_path / "data" / "alerts").is_dir()
+    handlers = entry.api.topic_handlers("anomalies")
+    assert handlers == {"log-anomalies": {"path": str(tmp_path / "data/alerts/anomalies.log")}}
+
+    # DEV_MODE: a changed handler is replaced in place, with no task touched
+    config["alert_handlers"] = config["alert_handlers"][:1]
+    config["alert_handlers"][0]["options"]["path"] = "$data_dir/alerts/other.log"
+    (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
+    entry.wait_log(r"dev: changed config/config.json: no task affected")
+    assert wait_for(lambda: entry.api.topic_handlers("anomalies") == {
+        "log-anomalies": {"path": str(tmp_path / "data/alerts/other.log")}}, 10), \
+        entry.api.topic_handlers("anomalies")
 
 
 def test_sigterm_stops_kapacitord_and_exits_zero(start, tmp_path):
