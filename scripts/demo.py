@@ -91,11 +91,14 @@ def report(influx: Influxd) -> dict[str, list[dict]]:
     return {"temps": temps, "periods": periods, "probs": probs}
 
 
-def report_alerts(api: KapacitorApi) -> None:
-    """The alerts the tasks raised, as Kapacitor holds them on its topics now."""
+def report_alerts(api: KapacitorApi, alerts_dir: Path) -> None:
+    """The alert events the tasks raised (config.json logs each topic under alerts/), and the
+    state Kapacitor holds for each alert now."""
     for topic in ("anomalies", "machine_failures"):
+        log = alerts_dir / f"{topic}.log"
+        logged = log.read_text().splitlines() if log.exists() else []
         events = api.alert_events(topic)
-        print(f"alerts on topic {topic}: {len(events)}")
+        print(f"topic {topic}: {len(logged)} alert events logged; now:")
         for state in list(events.values())[:10]:
             print(f"  {state['message']}")
 
@@ -152,7 +155,7 @@ def main() -> int:
             print("waiting 12 s for the tasks' InfluxDB writes to flush ...")
             time.sleep(12)
             plot(report(influx), args.png)
-            report_alerts(api)
+            report_alerts(api, work / "kapacitor" / "alerts")
             print(f"\nplot saved to {args.png}")
         finally:
             proc.send_signal(signal.SIGTERM)

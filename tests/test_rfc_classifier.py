@@ -131,3 +131,18 @@ def test_machine_failure_task_in_kapacitor(kapacitord):
     assert set(alerts) == {"machine_failure:mill-2"}, alerts
     assert alerts["machine_failure:mill-2"]["level"] == "CRITICAL"
     assert re.search(r"failure probability 0\.\d\d$", alerts["machine_failure:mill-2"]["message"])
+
+    # hysteresis: the alert resets to OK only after ok_after (30) healthy predictions in a row
+    def level() -> str:
+        return kap.api.alert_events("machine_failures")["machine_failure:mill-2"]["level"]
+
+    def emitted() -> int:
+        stats = kap.api.task("machine_failure")["stats"]["node-stats"]
+        return next(v["collected"] for k, v in stats.items() if k.startswith("alert"))
+
+    healthy = "".join(line(now + i, HEALTHY, "mill-2") for i in range(29))
+    kap.api.write(healthy, db="telemetry", precision="s")
+    assert wait_for(lambda: emitted() == 31, timeout=10), emitted()
+    assert level() == "CRITICAL"
+    kap.api.write(line(now + 29, HEALTHY, "mill-2"), db="telemetry", precision="s")
+    assert wait_for(lambda: level() == "OK", timeout=10)
