@@ -1,11 +1,14 @@
 """config.json's alert_handlers: route the tasks' alert topics without the kapacitor CLI.
 
 Each handler is created or replaced at start (and when config.json changes in
-DEV_MODE). Handlers defined by other means (the CLI, the API) are left alone.
+DEV_MODE). The ids defined this way are recorded in the data directory, so a
+handler later removed from config.json is deleted; handlers defined by other
+means (the CLI, the API) are never touched.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from string import Template
@@ -13,6 +16,9 @@ from typing import Any
 
 from entrypoint.config import AlertHandler
 from entrypoint.kapacitor_api import ApiError, KapacitorApi
+
+RECORD = "entrypoint-alert-handlers.json"
+"""In the data directory: the topic/id of every handler this entrypoint defined."""
 
 
 def options(handler: AlertHandler, data_dir: Path) -> dict[str, Any]:
@@ -28,14 +34,44 @@ def options(handler: AlertHandler, data_dir: Path) -> dict[str, Any]:
 
 def define_all(api: KapacitorApi, handlers: Iterable[AlertHandler],
                data_dir: Path) -> dict[str, str]:
-    """Define each handler; 'topic/id (kind)' -> 'defined' or 'refused: <Kapacitor's reason>'."""
-    statuses = {}
+    """Define each handler and delete the ones config.json no longer lists; a status
+    line per handler for the log ('defined', 'refused: <Kapacitor's reason>', ...)."""
+    statuses: dict[str, str] = {}
+    handlers = list(handlers)
+    wanted = {f"{h.topic}/{h.id}" for h in handlers}
+    recorded = _recorded(data_dir)
+    tracked = recorded & wanted  # still ours even if Kapacitor refuses the new version
+    for key in sorted(recorded - wanted):
+        topic, handler_id = key.split("/", 1)
+        try:
+            api.delete_topic_handler(topic, handler_id)
+            statuses[key] = "deleted (no longer in config.json)"
+        except ApiError as exc:
+            if exc.status == 404:
+                statuses[key] = "gone already"
+            else:
+                statuses[key] = f"not deleted: {exc}"
+                tracked.add(key)  # try again next time
     for handler in handlers:
         name = f"{handler.topic}/{handler.id} ({handler.kind})"
         try:
             api.define_topic_handler(handler.topic, handler.id, handler.kind,
                                      options(handler, data_dir))
             statuses[name] = "defined"
+            tracked.add(f"{handler.topic}/{handler.id}")
         except (ApiError, OSError) as exc:
             statuses[name] = f"refused: {exc}"
+    _record(data_dir, tracked)
     return statuses
+
+
+def _recorded(data_dir: Path) -> set[str]:
+    try:
+        return set(json.loads((data_dir / RECORD).read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def _record(data_dir: Path, keys: set[str]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / RECORD).write_text(json.dumps(sorted(keys)))

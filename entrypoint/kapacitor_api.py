@@ -127,6 +127,9 @@ class KapacitorApi:
                 raise
             self._call("POST", f"/kapacitor/v1/alerts/topics/{topic}/handlers", body=body)
 
+    def delete_topic_handler(self, topic: str, handler_id: str) -> None:
+        self._call("DELETE", f"/kapacitor/v1/alerts/topics/{topic}/handlers/{handler_id}")
+
     def topic_handlers(self, topic: str) -> dict[str, dict]:
         """The handlers of a topic: options by handler id."""
         answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/handlers")

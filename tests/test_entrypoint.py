@@ -290,6 +290,13 @@ def test_alert_handlers_are_defined_and_a_refused_one_is_named(start, tmp_path):
         "log-anomalies": {"path": str(tmp_path / "data/alerts/other.log")}}, 10), \
         entry.api.topic_handlers("anomalies")
 
+    # removed from config.json: deleted; a handler defined by other means is left alone
+    entry.api.define_topic_handler("anomalies", "by-hand", "log", {"path": "/tmp/by-hand.log"})
+    del config["alert_handlers"]
+    (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
+    entry.wait_log(r"alert handler anomalies/log-anomalies: deleted \(no longer in config")
+    assert entry.api.topic_handlers("anomalies") == {"by-hand": {"path": "/tmp/by-hand.log"}}
+
 
 def test_sigterm_stops_kapacitord_and_exits_zero(start, tmp_path):
     home = make_home(tmp_path)
