@@ -2,8 +2,8 @@
 
 scikit-learn's ``score_samples`` costs ~5 ms per call whatever the batch size (validation and
 a joblib dispatch per tree), which caps one-point-at-a-time scoring near 200 points/s. The
-forest here is flattened into a few numpy arrays and walked level by level for all rows and
-trees at once; it reproduces ``-score_samples`` (the anomaly score in (0, 1]) to rounding.
+forest here is laid out as numpy arrays in heap order and walked level by level for all rows
+and trees at once; it reproduces ``-score_samples`` (the anomaly score in (0, 1]) to rounding.
 This module imports numpy at the top: import it lazily from UDF-facing modules.
 """
 
@@ -24,69 +24,79 @@ def average_path_length(n: np.ndarray) -> np.ndarray:
     return out
 
 
+MAX_HEAP_DEPTH = 12
+"""Deepest tree the heap layout takes (2^12 leaves per tree); max_samples <= 4096 stays under."""
+
+
 @dataclass
 class FlatForest:
-    """All trees of an IsolationForest concatenated; leaves point to themselves."""
+    """All trees of an IsolationForest as complete binary trees in heap order.
 
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    leaf_depth: np.ndarray
-    roots: np.ndarray
-    max_depth: int
+    Node p of a tree has children 2p+1 and 2p+2, so walking needs no child arrays: per
+    level, one feature and one threshold lookup per row and tree. A leaf above the bottom
+    level passes its rows down the left edge (threshold +inf) to the bottom slot that
+    holds its path length.
+    """
+
+    feature: np.ndarray  # (trees * internal,) column tested at each internal node
+    threshold: np.ndarray  # (trees * internal,) go right when the value is above it
+    path_length: np.ndarray  # (trees * 2^depth,) depth + c(samples) of each bottom slot
+    trees: int
+    depth: int
     denominator: float
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Anomaly score 2^(-E[h(x)]/c(psi)) per row of x, as -IsolationForest.score_samples."""
         x = np.asarray(x, dtype=np.float32).astype(np.float64)  # sklearn splits in float32
-        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        for _ in range(self.max_depth):
-            values = np.take_along_axis(x, self.feature[node], axis=1)
-            node = np.where(values <= self.threshold[node], self.left[node], self.right[node])
-        return 2.0 ** (-self.leaf_depth[node].sum(axis=1) / self.denominator)
+        flat = x.ravel()
+        row_start = (np.arange(len(x), dtype=np.intp) * x.shape[1])[:, None]
+        internal = 2**self.depth - 1
+        tree_start = np.arange(self.trees, dtype=np.intp) * internal
+        pos = np.zeros((len(x), self.trees), dtype=np.intp)
+        for _ in range(self.depth):  # one level of every tree for every row at once
+            node = pos + tree_start
+            go_right = flat[row_start + self.feature[node]] > self.threshold[node]
+            pos *= 2
+            pos += 1
+            pos += go_right
+        bottom = pos - internal + tree_start + np.arange(self.trees, dtype=np.intp)
+        return 2.0 ** (-self.path_length[bottom].sum(axis=1) / self.denominator)
 
 
 def flatten(forest: object) -> FlatForest:
-    """Flatten a fitted sklearn IsolationForest into a FlatForest."""
-    parts, offset, max_depth = [], 0, 0
-    for est, feats in zip(forest.estimators_, forest.estimators_features_, strict=True):
+    """Lay a fitted sklearn IsolationForest out as a FlatForest."""
+    trees = list(zip(forest.estimators_, forest.estimators_features_, strict=True))
+    depth = max(int(est.tree_.max_depth) for est, _ in trees)
+    if depth > MAX_HEAP_DEPTH:
+        raise ValueError(f"trees {depth} deep: the heap layout takes at most {MAX_HEAP_DEPTH} "
+                         "(max_samples <= 4096)")
+    internal = 2**depth - 1
+    feature = np.zeros((len(trees), internal), dtype=np.intp)
+    threshold = np.full((len(trees), internal), np.inf)
+    path_length = np.zeros((len(trees), internal + 1))
+    for k, (est, feats) in enumerate(trees):
         t = est.tree_
-        is_leaf = t.children_left == -1
-        idx = np.arange(t.node_count)
-        depth = _node_depths(t.children_left, t.children_right)
-        max_depth = max(max_depth, int(depth.max()))
-        parts.append(
-            (
-                np.where(is_leaf, 0, np.asarray(feats)[np.maximum(t.feature, 0)]),
-                np.where(is_leaf, np.inf, t.threshold),
-                np.where(is_leaf, idx, t.children_left) + offset,
-                np.where(is_leaf, idx, t.children_right) + offset,
-                np.where(is_leaf, depth + average_path_length(t.n_node_samples), 0.0),
-                offset,
-            )
-        )
-        offset += t.node_count
-    cols = list(zip(*parts, strict=True))
+        pos = _heap_positions(t.children_left, t.children_right)
+        level = np.floor(np.log2(pos + 1)).astype(np.intp)
+        split = t.children_left != -1
+        feature[k, pos[split]] = np.asarray(feats)[t.feature[split]]
+        threshold[k, pos[split]] = t.threshold[split]
+        leaf = ~split
+        left_edge = (pos[leaf] + 1) * 2 ** (depth - level[leaf]) - 1  # bottom slot below
+        path_length[k, left_edge - internal] = (level[leaf]
+                                                + average_path_length(t.n_node_samples[leaf]))
     psi = average_path_length(np.array([forest.max_samples_]))[0]
-    return FlatForest(
-        feature=np.concatenate(cols[0]).astype(np.intp),
-        threshold=np.concatenate(cols[1]),
-        left=np.concatenate(cols[2]).astype(np.intp),
-        right=np.concatenate(cols[3]).astype(np.intp),
-        leaf_depth=np.concatenate(cols[4]),
-        roots=np.array(cols[5], dtype=np.intp),
-        max_depth=max_depth,
-        denominator=len(parts) * psi,
-    )
+    return FlatForest(feature.ravel(), threshold.ravel(), path_length.ravel(), len(trees),
+                      depth, len(trees) * psi)
 
 
-def _node_depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    depth = np.zeros(len(left), dtype=float)
+def _heap_positions(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    pos = np.zeros(len(left), dtype=np.intp)
     for node in range(len(left)):  # sklearn numbers children after their parent
         if left[node] != -1:
-            depth[left[node]] = depth[right[node]] = depth[node] + 1
-    return depth
+            pos[left[node]] = 2 * pos[node] + 1
+            pos[right[node]] = 2 * pos[node] + 2
+    return pos
 
 
 def fit_forest(
