@@ -136,8 +136,14 @@ class KapacitorApi:
         return {h["id"]: h["options"] for h in answer.get("handlers", [])}
 
     def alert_events(self, topic: str) -> dict[str, dict]:
-        """The current state of each alert published to `topic`, by alert id."""
-        answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")
+        """The current state of each alert published to `topic`, by alert id ({} before the
+        topic's first alert: Kapacitor creates a topic when something is published to it)."""
+        try:
+            answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")
+        except ApiError as exc:
+            if "unknown topic" in str(exc):
+                return {}
+            raise
         return {event["id"]: event["state"] for event in answer.get("events", [])}
 
     # -- data --------------------------------------------------------------------
