@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
+from entrypoint.settings import url_from_bind  # noqa: E402
 from localstack.influxd import query, series_rows  # noqa: E402
 from localstack.kapacitord import find_kapacitord  # noqa: E402
 
@@ -100,12 +101,12 @@ def main() -> int:
            "KAPACITOR_HTTP_BIND": bind, "INFLUXDB_URL": influx_url, "LOG_LEVEL": "ERROR"}
     env.pop("KAPACITOR_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "entrypoint"], cwd=ROOT, env=env)
-    api = KapacitorApi("http://" + bind.replace("0.0.0.0", "127.0.0.1").lstrip(":"))
+    api = KapacitorApi(url_from_bind(bind))
     try:
         api.wait_ready(60, alive=lambda: proc.poll() is None)
-        for task in config["tasks"]:
-            if not api.wait_task(task["name"], 30, missing_ok=True).get("executing"):
-                sys.exit(f"run_sample: task {task['name']} is not executing after 30 s")
+        stuck = api.not_executing(t["name"] for t in config["tasks"])
+        if stuck:
+            sys.exit(f"run_sample: task(s) {', '.join(stuck)} not executing after 30 s")
         lines, since = timestamped(args.sample / "points.lp")
         api.write(lines, db="telemetry", precision="s")
         print("\n".join(settled_results(influx_url, databases, since)), flush=True)

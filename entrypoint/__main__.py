@@ -11,7 +11,7 @@ from entrypoint import config as config_json
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
 from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.kapacitord import Kapacitord, write_conf
-from entrypoint.log import log, set_debug
+from entrypoint.log import log
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
 
@@ -112,15 +112,13 @@ class Entrypoint:
         plan = plan_changes(changed, self.config, home,
                             lambda: config_json.load(self.settings.config_json, home))
         handlers_changed = plan.config.alert_handlers != self.config.alert_handlers
-        if not plan:
+        reloaded = bool(plan) and plan.config is not self.config
+        if plan:
+            log(f"dev: changed {shown}")
+            self._apply(plan)
+        else:
             log(f"dev: changed {shown}: no task affected")
             self.config = plan.config
-            if handlers_changed:
-                self._define_handlers()
-            return watcher
-        log(f"dev: changed {shown}")
-        reloaded = plan.config is not self.config
-        self._apply(plan)
         if handlers_changed and not plan.restart_kapacitord:  # a restart defines them anyway
             self._define_handlers()
         return Watcher(watch_roots(self.config, home)) if reloaded else watcher
@@ -155,7 +153,6 @@ class Entrypoint:
 
 def main() -> int:
     settings = Settings.from_env()
-    set_debug(settings.log_level == "DEBUG")
     try:
         config = config_json.load(settings.config_json, settings.home)
     except config_json.ConfigError as exc:

@@ -38,7 +38,7 @@ def define_all(api: KapacitorApi, handlers: Iterable[AlertHandler],
     line per handler for the log ('defined', 'refused: <Kapacitor's reason>', ...)."""
     statuses: dict[str, str] = {}
     handlers = list(handlers)
-    wanted = {f"{h.topic}/{h.id}" for h in handlers}
+    wanted = {h.key for h in handlers}
     recorded = _recorded(data_dir)
     tracked = recorded & wanted  # still ours even if Kapacitor refuses the new version
     for key in sorted(recorded - wanted):
@@ -53,12 +53,12 @@ def define_all(api: KapacitorApi, handlers: Iterable[AlertHandler],
                 statuses[key] = f"not deleted: {exc}"
                 tracked.add(key)  # try again next time
     for handler in handlers:
-        name = f"{handler.topic}/{handler.id} ({handler.kind})"
+        name = f"{handler.key} ({handler.kind})"
         try:
             api.define_topic_handler(handler.topic, handler.id, handler.kind,
                                      options(handler, data_dir))
             statuses[name] = "defined"
-            tracked.add(f"{handler.topic}/{handler.id}")
+            tracked.add(handler.key)
         except (ApiError, OSError) as exc:
             statuses[name] = f"refused: {exc}"
     _record(data_dir, tracked)

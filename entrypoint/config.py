@@ -60,6 +60,11 @@ class AlertHandler:
     kind: str
     options: dict[str, Any]
 
+    @property
+    def key(self) -> str:
+        """topic/id: a handler id is unique only within its topic."""
+        return f"{self.topic}/{self.id}"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -264,7 +269,7 @@ def parse(text: str, path: Path, home: Path) -> Config:
         errors.extend(f'tasks: duplicate name "{n}"' for n in _duplicates(names))
         handlers = tuple(AlertHandler(h["id"], h["topic"], h["kind"], dict(h["options"]))
                          for h in document.get("alert_handlers", []))
-        keys = [f"{h.topic}/{h.id}" for h in handlers]
+        keys = [h.key for h in handlers]
         errors.extend(f'alert_handlers: duplicate id "{k}"' for k in _duplicates(keys))
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))

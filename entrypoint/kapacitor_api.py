@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -111,6 +111,12 @@ class KapacitorApi:
             if info.get("error") or info.get("executing") or time.monotonic() > deadline:
                 return info
             time.sleep(0.1)
+
+    def not_executing(self, names: Iterable[str], timeout: float = 30.0) -> list[str]:
+        """Wait for each task (someone else defines it, maybe not yet) to execute; return the
+        names of those that did not within `timeout` each."""
+        return [n for n in names
+                if not self.wait_task(n, timeout, missing_ok=True).get("executing")]
 
     def http_out(self, task_id: str, endpoint: str) -> dict:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}/{endpoint}")

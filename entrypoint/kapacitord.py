@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 from entrypoint.config import Config
 from entrypoint.kapacitor_conf import UdfFunction, render
@@ -109,19 +108,15 @@ class Kapacitord:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
     def stop(self, grace: float = 15.0) -> int:
         """SIGTERM, wait up to `grace` seconds, then SIGKILL; return the exit status."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
                 log(f"kapacitord did not stop within {grace:g}s: killing it")
                 self.proc.kill()
         return exit_status(self.proc.wait())

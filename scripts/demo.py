@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -42,17 +43,15 @@ def start_entrypoint(work: Path, influx: Influxd, bin_dir: Path) -> tuple[subpro
 
 
 def wait_for_tasks(api: KapacitorApi, proc: subprocess.Popen, timeout: float = 90) -> float:
-    """Seconds until every task executes; raises if the entrypoint dies first."""
+    """Seconds until every enabled task of config/config.json executes; raises if the
+    entrypoint dies first or a task does not start."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the entrypoint exited with {proc.returncode}")
-        if api.ping():
-            tasks = api.tasks()
-            if tasks and all(api.task(t["id"])["executing"] for t in tasks):
-                return time.monotonic() - start
-        time.sleep(0.2)
-    raise RuntimeError("tasks did not all start in time")
+    api.wait_ready(timeout, alive=lambda: proc.poll() is None)
+    config = json.loads((ROOT / "config" / "config.json").read_text())
+    stuck = api.not_executing(t["name"] for t in config["tasks"] if t["enabled"])
+    if stuck:
+        raise RuntimeError(f"task(s) {', '.join(stuck)} did not start")
+    return time.monotonic() - start
 
 
 def simulate(influx: Influxd, api: KapacitorApi, minutes: int) -> None:
