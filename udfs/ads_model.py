@@ -15,7 +15,7 @@ from udfkit import INT, STRING, Handler, Opt, run
 from udfkit.options import non_negative
 from udfkit.points import PointError, like, number
 
-MIN_LEARN = 128  # mlkit.ads: learn >= long_window (96) + 32
+MIN_LEARN = AdsConfig.long_window + 32  # what AdsConfig.check requires
 
 
 def _at_least_min_learn(value: int) -> str | None:

@@ -23,7 +23,6 @@ class MovingAverage(Handler):
     def init(self, options, context):
         self.field, self.size, self.output = options["field"], options["size"], options["as"]
         self.windows: dict[str, deque[float]] = {}
-        self.sums: dict[str, float] = {}
 
     def point(self, point):
         value = number(point, self.field)

@@ -146,11 +146,6 @@ class SeriesDetector:
         """True until the detector has a model and a full trailing window."""
         return self._forest is None or len(self._history) < self.config.long_window
 
-    @property
-    def threshold(self) -> float:
-        """Raw-score threshold in use (calibrated to 0.5)."""
-        return self._threshold
-
     def score(self, t_ns: int, value: float) -> Score:
         """Score one point."""
         return self.score_many([t_ns], [value])[0]
@@ -177,10 +172,6 @@ class SeriesDetector:
     def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
         """Timestamps of the points that opened an anomalous period."""
         return [int(t) for t, s in zip(ts, self.score_many(ts, values), strict=True) if s.alert]
-
-    def open_period(self) -> Period | None:
-        """The anomalous period still open, if any (e.g. to flush at shutdown)."""
-        return Period(*self._open) if self._open else None
 
     # ----------------------------------------------------------------- learning and fitting
 

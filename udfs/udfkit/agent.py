@@ -58,9 +58,7 @@ class Output:
 
     def send_now(self, data: bytes) -> None:
         with self._lock:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            framing.write_all(self._fd, data)
 
 
 class Agent:
@@ -264,7 +262,7 @@ class Agent:
         self._emit(out, entry_ns)
 
     def _rejections(self) -> list[udf_pb2.Point]:
-        """Account for points a vectorised handler rejected; return those to pass on."""
+        """Account for points the handler rejected (reject()); return those to pass on."""
         passed = []
         for point, reason in self.handler.take_rejected():
             self._point_errors([point], PointError(reason), emit=False)
@@ -317,8 +315,7 @@ class Agent:
         handle = {
             "info": self._info, "init": self._init, "snapshot": self._snapshot,
             "restore": self._restore, "begin": self._begin, "end": self._end,
-            "keepalive": self._keepalive_late,
-        }.get(kind)
+        }.get(kind)  # keepalives never get here: the reader thread answers them
         if handle is None:
             raise ProtocolError(f"unexpected request {kind or 'with no message'}")
         handle(request)
@@ -382,9 +379,6 @@ class Agent:
         if self._init_args is not None:
             self.handler.init(*self._init_args)
 
-    def _keepalive_late(self, request: udf_pb2.Request) -> None:
-        self._respond(keepalive=udf_pb2.KeepaliveResponse(time=request.keepalive.time))
-
     # -- batches -------------------------------------------------------------
     def _begin(self, request: udf_pb2.Request) -> None:
         if self._batch is not None:
@@ -408,15 +402,14 @@ class Agent:
             if self.handler.on_error == "pass":
                 self._emit_batch(batch)
             return
-        in_batch = isinstance(result, Batch) and self.handler.on_error == "pass"
-        for point, reason in self.handler.take_rejected():
-            self._point_errors([point], PointError(reason), emit=not in_batch)
-            if in_batch:
-                result.points.append(point)  # passed-on points stay inside their batch
+        passed = self._rejections()
         if isinstance(result, Batch):
+            result.points.extend(passed)  # passed-on points stay inside their batch
             self._emit_batch(result)
-        elif result:
-            self._emit(result, 0)
+        else:
+            self._emit(passed, 0)
+            if result:
+                self._emit(result, 0)
 
     def _emit_batch(self, batch: Batch) -> None:
         """BeginBatch (with the real size), points, EndBatch: never interleaved."""

@@ -71,9 +71,7 @@ class UdfClient:
         self.send_raw(b"".join(framing.frame(r.SerializeToString()) for r in requests))
 
     def send_raw(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._write_fd, view):]
+        framing.write_all(self._write_fd, data)
 
     def close_input(self) -> None:
         if self.proc is not None:

@@ -7,6 +7,8 @@ reader thread can answer keepalives while the worker is busy.
 
 from __future__ import annotations
 
+import os
+
 MAX_FRAME_BYTES = 256 << 20
 """A length above this is taken as garbage rather than a message (Kapacitor has no limit)."""
 
@@ -31,6 +33,13 @@ def encode_varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out (a pipe or socket may take less per call)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def frame(payload: bytes) -> bytes:

@@ -57,10 +57,6 @@ def non_negative(value: float) -> str | None:
     return None if value >= 0 else "must be >= 0"
 
 
-def unit_interval(value: float) -> str | None:
-    return None if 0.0 <= value <= 1.0 else "must be within [0, 1]"
-
-
 def parse_options(specs: Iterable[Opt], options: Iterable[Any]) -> dict[str, Any]:
     """Turn InitRequest.options into {name: value}; raise OptionError naming every bad option."""
     by_name = {spec.name: spec for spec in specs}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import io
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -280,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.out, "w", newline="") as fh:
             write_csv(out, fh)
     else:
-        buffer = io.StringIO()
-        write_csv(out, buffer)
-        sys.stdout.write(buffer.getvalue())
+        write_csv(out, sys.stdout)
     return 0
 
 
