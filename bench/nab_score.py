@@ -27,7 +27,6 @@ real UDF through a replay tool) can be scored with :func:`score_file`.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -36,12 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "udfs"))
 
-from mlkit.nabdata import load_series  # noqa: E402
+from mlkit.nabdata import load_series, load_windows  # noqa: E402
 
 NAB_DIR = ROOT / "training_data_sets" / "nab"
 A_TP, A_FP, A_FN = 1.0, -0.11, -1.0
@@ -84,16 +82,6 @@ def normalise(raw: float, windows: int) -> float:
     """Map a raw score so never alerting is 0 and perfect alerting is 100."""
     null, perfect = A_FN * windows, A_TP * windows
     return 100.0 * (raw - null) / (perfect - null)
-
-
-def load_windows(name: str, nab_dir: Path = NAB_DIR) -> list[tuple[int, int]]:
-    """Labelled anomaly windows of one file as (start_ns, end_ns)."""
-    labels = json.loads((nab_dir / "windows.json").read_text())[name]
-    return [(_ns(a), _ns(b)) for a, b in labels]
-
-
-def _ns(stamp: str) -> int:
-    return int(pd.Timestamp(stamp).value)
 
 
 def window_indices(ts: Sequence[int], windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -202,14 +190,14 @@ DETECTORS: dict[str, Detector] = {
 
 def run_detector(detector: Detector, nab_dir: Path = NAB_DIR) -> list[FileScore]:
     """Score one detector on every file listed in windows.json."""
-    names = sorted(json.loads((nab_dir / "windows.json").read_text()))
+    windows = load_windows(nab_dir)
     scores = []
-    for name in names:
+    for name in sorted(windows):
         ts, values = load_series(nab_dir / name)
         start = time.perf_counter()
         alert_ts = detector(ts, values, probation_length(len(ts)))
         elapsed = time.perf_counter() - start
-        fs = score_file(name, ts, alert_ts, load_windows(name, nab_dir))
+        fs = score_file(name, ts, alert_ts, windows[name])
         fs.seconds = elapsed
         scores.append(fs)
     return scores

@@ -13,13 +13,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "udfs"))
 
 from udfkit import framing, udf_pb2  # noqa: E402
+from udfkit.client import init_request  # noqa: E402
 
 
 @dataclass
@@ -39,9 +42,9 @@ def framed_points(points: list[udf_pb2.Point]) -> bytes:
     return b"".join(framing.frame(udf_pb2.Request(point=p).SerializeToString()) for p in points)
 
 
-def handshake(options: list[udf_pb2.Option] | None = None) -> bytes:
-    init = udf_pb2.InitRequest(taskID="bench", nodeID="udf1", options=options or [])
-    return framing.frame(udf_pb2.Request(init=init).SerializeToString())
+def handshake(options: Mapping[str, Any] | None = None) -> bytes:
+    """A framed InitRequest of task "bench" with these option values."""
+    return framing.frame(init_request(options or {}, "bench").SerializeToString())
 
 
 def drive(cmd: list[str], payload: bytes, expected: int, env: dict | None = None,

@@ -22,10 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "udfs"), str(ROOT / "bench")]
 
-from stdio_driver import drive, framed_points  # noqa: E402
+from stdio_driver import drive, framed_points, handshake  # noqa: E402
 
-from udfkit import framing, udf_pb2  # noqa: E402
-from udfkit.client import init_request  # noqa: E402
+from udfkit import udf_pb2  # noqa: E402
 
 
 def telemetry(n: int) -> list[udf_pb2.Point]:
@@ -61,7 +60,7 @@ def environment(n: int, groups: int = 4) -> list[udf_pb2.Point]:
 
 def run_udf(label: str, script: str, points, options: dict, repeats: int,
             expected: int | None = None, args: tuple[str, ...] = ()) -> None:
-    init = framing.frame(init_request(options, "bench").SerializeToString())
+    init = handshake(options)
     payload = framed_points(points)
     runs = [drive([sys.executable, "-u", f"udfs/{script}", *args], payload,
                   expected or len(points), init=init)

@@ -45,7 +45,6 @@ TOOL_FAILURE_PROB = 0.5
 changed as planned when it would pass 250 min."""
 
 ANOMALY_KINDS = ("spike", "level_shift", "stuck")
-PRODUCT_TYPES = ("L", "M", "H")  # field value is the index: 0, 1, 2
 PRODUCT_WEIGHTS = (0.5, 0.3, 0.2)  # AI4I: 50 % L, 30 % M, 20 % H
 WEAR_PER_PRODUCT = (2.0, 3.0, 5.0)  # AI4I: each process adds 2/3/5 min of wear for L/M/H
 OVERSTRAIN_LIMIT = (11_000.0, 12_000.0, 13_000.0)  # AI4I OSF: wear x torque [min Nm] for L/M/H

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,3 +17,12 @@ def load_series(path: Path) -> tuple[list[int], np.ndarray]:
     df = pd.read_csv(path)
     ts = pd.to_datetime(df["timestamp"]).astype("datetime64[ns]").astype("int64")
     return [int(t) for t in ts], df["value"].to_numpy(dtype=float)
+
+
+def load_windows(nab_dir: Path) -> dict[str, list[tuple[int, int]]]:
+    """Every file's labelled anomaly windows (nab_dir/windows.json) as (start_ns, end_ns)."""
+    import pandas as pd
+
+    labels = json.loads((nab_dir / "windows.json").read_text())
+    return {name: [(int(pd.Timestamp(a).value), int(pd.Timestamp(b).value)) for a, b in spans]
+            for name, spans in labels.items()}

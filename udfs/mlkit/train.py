@@ -95,7 +95,7 @@ def train_ads(data_dir: Path, out_dir: Path) -> dict[str, Any]:
     import joblib
 
     from mlkit.ads import AdsConfig, SeriesDetector, train_model
-    from mlkit.nabdata import load_series
+    from mlkit.nabdata import load_series, load_windows
 
     data = data_dir / ADS_TRAIN_FILE
     say(f"ads: reading {data}")
@@ -104,11 +104,12 @@ def train_ads(data_dir: Path, out_dir: Path) -> dict[str, Any]:
     model = train_model(values, config)
     say(f"ads: {len(model.rows)} feature rows, season {len(model.reference['template'])} points")
     checks = {}
+    labelled = load_windows(data_dir / "nab")
     for name in (ADS_TRAIN_FILE, *ADS_CHECK_FILES):
         ts, vals = load_series(data_dir / name)
         alerts = SeriesDetector(model=model).alerts(ts, vals)
-        windows = json.loads((data_dir / "nab" / "windows.json").read_text())[Path(name).name]
-        inside = sum(any(_ns(a) <= t <= _ns(b) for a, b in windows) for t in alerts)
+        windows = labelled[Path(name).name]
+        inside = sum(any(a <= t <= b for a, b in windows) for t in alerts)
         checks[Path(name).name] = {
             "points": len(ts),
             "alerts": len(alerts),
@@ -134,12 +135,6 @@ def train_ads(data_dir: Path, out_dir: Path) -> dict[str, Any]:
     write_json(out_dir / "ads.json", meta)
     say(f"ads: wrote {path} and ads.json")
     return meta
-
-
-def _ns(stamp: str) -> int:
-    import pandas as pd
-
-    return int(pd.Timestamp(stamp).value)
 
 
 def main(argv: list[str] | None = None) -> int:
