@@ -1,25 +1,27 @@
-"""ads_model: anomaly scores for each series (group) with a streaming IsolationForest.
+"""ads_model: anomaly scores for each series (group), learnt as the points come.
 
-Each group gets its own detector (mlkit.ads.SeriesDetector): it learns from the
-first `learn` points of the group (or starts from a pretrained model file),
-then scores every point and refits periodically on recent normal data. The
-point that opens an anomalous period also carries `anomaly_start=true` (the
-alert); when the period closes, one extra point with `period_start`, `period_end` and
-`max_score` follows, so a TICKscript can route it with isPresent("period_end").
+Each group gets its own detector (mlkit.ads.SeriesDetector): after its first
+`learn` points it scores every point against the group's own recent range (see
+mlkit.ads and the README). Each point gets `anomaly_score` in [0, 1] (0.5 is the
+alert threshold on every series) and `is_anomaly`. The point that opens an
+anomalous period also carries `anomaly_start=true` (the alert) unless the
+group alerted less than `min_gap` points before; when the period closes, one
+extra point with `period_start`, `period_end` and `max_score` follows, so a
+TICKscript can route it with isPresent("period_end").
 """
 
 from __future__ import annotations
 
-from mlkit.ads import AdsConfig  # light: numpy and scikit-learn load only in init
-from udfkit import INT, STRING, Handler, Opt, run
-from udfkit.options import non_negative
+from mlkit.ads import BLOCK, AdsConfig  # light: numpy only
+from udfkit import DOUBLE, INT, STRING, Handler, Opt, OptionError, run
+from udfkit.options import non_negative, positive
 from udfkit.points import PointError, like, number
 
-MIN_LEARN = AdsConfig.long_window + 32  # what AdsConfig.check requires
+DEFAULTS = AdsConfig()
 
 
-def _at_least_min_learn(value: int) -> str | None:
-    return None if value >= MIN_LEARN else f"must be >= {MIN_LEARN}"
+def _at_least(low: int):
+    return lambda value: None if value >= low else f"must be >= {low}"
 
 
 class AdsModel(Handler):
@@ -28,39 +30,46 @@ class AdsModel(Handler):
     name = "ads_model"
     options = (
         Opt("field", STRING, "value", help="numeric field to watch"),
-        Opt("model", STRING, "", help="pretrained model file under $MODELS_DIR; "
-                                      "empty: learn from each group's first points"),
-        Opt("learn", INT, AdsConfig.learn, check=_at_least_min_learn,
-            help="points learnt from before scoring (learn-as-you-go)"),
-        Opt("refit_every", INT, AdsConfig.refit_every, check=non_negative,
-            help="scored points between refits on recent normal data (0: never)"),
+        Opt("learn", INT, DEFAULTS.learn, check=_at_least(2),
+            help="points of a group seen before its first score"),
+        Opt("history", INT, DEFAULTS.history, check=_at_least(2 * BLOCK),
+            help="points whose range is normal (longer: quieter, slower to forget)"),
+        Opt("window", INT, DEFAULTS.window, check=_at_least(1),
+            help="points in the short mean and short volatility"),
+        Opt("margin", DOUBLE, DEFAULTS.margin, check=non_negative,
+            help="how far beyond the range, as a fraction of its width, is anomalous "
+                 "(higher: fewer alerts, fewer anomalies found)"),
+        Opt("close_after", INT, DEFAULTS.close_after, check=positive,
+            help="normal points that close an anomalous period"),
+        Opt("min_gap", INT, DEFAULTS.min_gap, check=non_negative,
+            help="points after an alert before the group may alert again"),
+        Opt("relearn", INT, DEFAULTS.relearn, check=non_negative,
+            help="points a change must last to become the new normal (0: never)"),
         Opt("score_field", STRING, "anomaly_score"),
         Opt("flag_field", STRING, "is_anomaly"),
         Opt("on_error", STRING, "drop", choices=("pass", "drop")),
     )
-    snapshot_version = 1
+    snapshot_version = 2
 
     def init(self, options, context):
-        import sklearn.ensemble  # noqa: F401 - loads here (Init), not on a group's first fit
-
         from mlkit import ads
-        from mlkit.manifest import load_verified, model_path
 
         self.ads = ads
         self.field = options["field"]
         self.score_field, self.flag_field = options["score_field"], options["flag_field"]
         self.on_error = options["on_error"]
-        self.model = load_verified(model_path(options["model"])) if options["model"] else None
-        self.overrides = {"refit_every": options["refit_every"]}
-        if self.model is None:
-            self.overrides["learn"] = options["learn"]
+        self.config = AdsConfig(**{name: options[name] for name in (
+            "learn", "history", "window", "margin", "close_after", "min_gap", "relearn")})
+        try:
+            self.config.check()
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
         self.detectors: dict[str, ads.SeriesDetector] = {}
 
     def _detector(self, group: str):
         detector = self.detectors.get(group)
         if detector is None:
-            detector = self.ads.SeriesDetector(model=self.model, **self.overrides)
-            self.detectors[group] = detector
+            detector = self.detectors[group] = self.ads.SeriesDetector(self.config)
         return detector
 
     def points(self, points):
@@ -80,22 +89,22 @@ class AdsModel(Handler):
             rows[2].append(value)
         periods: dict[int, object] = {}
         for group, (indices, times, values) in series.items():
-            scores = self._detector(group).score_many(times, values)
-            self._annotate(points, indices, scores, periods)
+            scored = self._detector(group).score_many(times, values)
+            self._annotate(points, indices, scored, periods)
         if periods or self._rejected:
             return self._ordered(points, series, periods)
         return points
 
-    def _annotate(self, points, indices, scores, periods) -> None:
+    def _annotate(self, points, indices, scored, periods) -> None:
         score_field, flag_field = self.score_field, self.flag_field
-        for i, score in zip(indices, scores, strict=True):
+        for i, score, flag in zip(indices, scored.scores, scored.anomalous, strict=True):
             point = points[i]
-            point.fieldsDouble[score_field] = score.score
-            point.fieldsBool[flag_field] = score.is_anomaly
-            if score.alert:
-                point.fieldsBool["anomaly_start"] = True
-            if score.period is not None:
-                periods[i] = self._period_point(point, score.period)
+            point.fieldsDouble[score_field] = score
+            point.fieldsBool[flag_field] = flag
+        for k in scored.alerts:
+            points[indices[k]].fieldsBool["anomaly_start"] = True
+        for k, period in scored.periods.items():
+            periods[indices[k]] = self._period_point(points[indices[k]], period)
 
     @staticmethod
     def _ordered(points, series, periods) -> list:

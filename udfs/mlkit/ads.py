@@ -1,17 +1,23 @@
-"""Streaming anomaly detection for one series: IsolationForest on trailing-window features.
+"""Streaming anomaly detection for one series: records beyond the series' own recent range.
 
-A ``SeriesDetector`` sees the points of one series (one Kapacitor group) in time order. It
-learns from its first ``learn`` points (or starts from a pretrained ``AdsModel``), then scores
-each point with an IsolationForest over window features (see ``mlkit.windows``), smooths the
-score, calibrates it so 0.5 is the learnt threshold, and tracks anomalous periods. Every
-``refit_every`` scored points it refits on the most recent normal points.
+A ``SeriesDetector`` sees the points of one series (one Kapacitor group) in time order and
+watches three views of it: the value, its short mean (level shifts, drifts) and its short
+mean absolute step (bursts of volatility). A point is anomalous when one of them goes beyond
+everything that view showed over the last ``history`` points, by ``margin`` of that range's
+width. This is a calibration against the series' own recent behaviour: with exchangeable
+data a new record among ``history`` points has probability below ``1 / history`` (2.4e-4 by
+default) whatever the series' scale or distribution, so one threshold means the same thing on
+every series. Scoring starts after ``learn`` points; learning never stops (the range slides).
 
-Speed: the forest is flattened (``mlkit.iforest``) so a single point costs ~0.1 ms and a batch
-from ``score_many`` a few microseconds per point; prefer ``score_many`` for lists of points.
-State is a JSON-serialisable dict; the forest is rebuilt from the stored training rows with the
-stored seed, which gives the same trees (no pickle in the state).
+Alerts: anomalous points form a period that closes after ``close_after`` normal points; the
+point opening a period raises one alert unless the series alerted less than ``min_gap``
+points before. A sustained change (the short mean staying outside its old range for
+``relearn`` points after an alert) becomes the new normal: the range is rebuilt from the
+points since the alert, so the change is reported once and then forgotten.
 
-numpy and scikit-learn are imported inside functions so that importing this module is cheap.
+Speed: the range is kept as maxima of blocks of ``BLOCK`` points (the window is the last
+``history // BLOCK`` full blocks plus the current one), so a batch of points is scored with a
+few numpy operations per block and a short per-point loop for the alert state only.
 """
 
 from __future__ import annotations
@@ -19,297 +25,297 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from mlkit.iforest import FlatForest
+import numpy as np
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+BLOCK = 64  # points per block of the sliding range
+CHANNELS = 5  # value, -value, short mean, -short mean, short volatility
+_EMPTY = -math.inf
 
 
 class Period(NamedTuple):
-    """A closed anomalous period: first and last anomalous point, highest calibrated score."""
+    """A closed anomalous period: first and last anomalous point, highest score."""
 
     start_ns: int
     end_ns: int
     max_score: float
 
 
-class Score(NamedTuple):
-    """Result for one point; `alert` marks the point that opened a period."""
-
-    score: float
-    is_anomaly: bool
-    alert: bool = False
-    period: Period | None = None
-
-
 @dataclass(frozen=True)
 class AdsConfig:
-    """Detector settings; defaults are the ones benchmarked in bench/nab_score.py."""
+    """Detector settings; the defaults are the ones `make nab` scores on the NAB corpus."""
 
-    learn: int = 750  # points learnt from before scoring (NAB probation: 15%, at most 750)
-    long_window: int = 96  # trailing window for the z-score / shift features
-    short_window: int = 6  # window for volatility and short mean
-    n_estimators: int = 50
-    max_samples: int = 256
-    smooth: int = 3  # moving average of raw scores, in points
-    margin: float = 0.02  # threshold = highest smoothed training score + margin
-    min_run: int = 2  # consecutive points above threshold before a point is anomalous
-    close_after: int = 12  # normal points that close an open period
-    refit_every: int = 50_000  # scored points between refits on recent normal data (0: never)
-    background: float = 0.1  # uniform background points per training row (see iforest)
-    seed: int = 0
-    clean_limit: float = 10.0  # training rows beyond this |level|, |zscore| or |diff| are left out
+    learn: int = 64  # points seen before the first score
+    history: int = 4096  # points whose range is normal
+    window: int = 24  # points in the short mean and the short volatility
+    margin: float = 0.05  # beyond the range by this fraction of its width is anomalous
+    close_after: int = 32  # normal points that close an anomalous period
+    min_gap: int = 48  # points after an alert before the series may alert again
+    relearn: int = 288  # points a change must last to become the new normal (0: never)
 
     def check(self) -> None:
-        """Reject settings the detector cannot work with."""
-        if self.learn < self.long_window + 32:
-            raise ValueError(f"learn={self.learn} must be >= long_window + 32")
-        if min(self.short_window, self.smooth, self.min_run, self.close_after) < 1:
-            raise ValueError("short_window, smooth, min_run and close_after must be >= 1")
+        """Reject settings the detector cannot work with, naming the setting."""
+        if self.learn < 2:
+            raise ValueError(f"learn must be >= 2, got {self.learn}")
+        if self.history < 2 * BLOCK:
+            raise ValueError(f"history must be >= {2 * BLOCK}, got {self.history}")
+        if min(self.window, self.close_after) < 1:
+            raise ValueError("window and close_after must be >= 1")
+        if self.margin < 0 or not math.isfinite(self.margin):
+            raise ValueError(f"margin must be a finite number >= 0, got {self.margin}")
+        if self.min_gap < 0 or self.relearn < 0:
+            raise ValueError("min_gap and relearn must be >= 0")
+        if 0 < self.relearn <= self.window:
+            raise ValueError(f"relearn must be 0 or > window ({self.window})")
 
 
 @dataclass
-class AdsModel:
-    """A pretrained detector model: settings, series scale and the feature rows of normal data.
+class Scored:
+    """Results for a call's points, by position in the call (non-finite values score 0)."""
 
-    The forest is not stored: it is refitted from `rows` with the config seed (deterministic),
-    so the model and every detector state stay plain data.
-    """
-
-    config: AdsConfig
-    reference: dict[str, Any]  # mlkit.windows.Reference.to_dict() of the training series
-    rows: list[list[float]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
-        return {"config": asdict(self.config), "reference": self.reference, "rows": self.rows}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AdsModel:
-        """Inverse of to_dict."""
-        return cls(AdsConfig(**d["config"]), d["reference"], d["rows"])
+    scores: list[float] = field(default_factory=list)
+    anomalous: list[bool] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)  # positions that raised an alert
+    periods: dict[int, Period] = field(default_factory=dict)  # position that closed a period
 
 
-def train_model(values: Sequence[float], config: AdsConfig | None = None) -> AdsModel:
-    """Learn an AdsModel from a run of normal values of one series (len > long_window + 32)."""
-    import numpy as np
+@dataclass
+class _Watch:
+    """A change under watch after an alert: the short mean's range before it."""
 
-    from mlkit.windows import Reference, features, training_residuals
-
-    cfg = config or AdsConfig()
-    arr = np.asarray(values, dtype=float)
-    if len(arr) < cfg.long_window + 32:
-        raise ValueError(f"need at least {cfg.long_window + 32} values, got {len(arr)}")
-    ref = Reference.learn(arr, 2 * cfg.short_window)
-    w = cfg.long_window
-    loo = training_residuals(arr, ref)
-    rows = features(arr[:w], arr[w:], ref, w, cfg.short_window, w, residuals=loo)
-    return AdsModel(cfg, ref.to_dict(), rows.tolist())
-
-
-def calibrate(raw: float, threshold: float) -> float:
-    """Map a raw anomaly score to [0, 1] so that the threshold lands on 0.5."""
-    if raw <= threshold:
-        return 0.5 * raw / threshold
-    return min(1.0, 0.5 + 0.5 * (raw - threshold) / (1.0 - threshold))
+    low: float
+    high: float
+    age: int = 0
+    since: list[float] = field(default_factory=lambda: [_EMPTY] * CHANNELS)
 
 
 class SeriesDetector:
     """Anomaly detector for one series; feed points in time order."""
 
-    def __init__(
-        self, config: AdsConfig | None = None, model: AdsModel | None = None, **overrides: Any
-    ) -> None:
-        cfg = config or (model.config if model else AdsConfig())
-        self.config = replace(cfg, **overrides)
+    def __init__(self, config: AdsConfig | None = None, **overrides: Any) -> None:
+        self.config = replace(config or AdsConfig(), **overrides)
         self.config.check()
-        self._ref: dict[str, Any] | None = model.reference if model else None
-        self._reference: Any = None  # mlkit.windows.Reference built from _ref on first use
-        self._rows: list[list[float]] = list(model.rows) if model else []
-        self._pending: list[list[float]] = []
-        self._learn_buf: list[float] = []
-        keep = self.config.long_window + self.config.short_window
-        self._history: deque[float] = deque(maxlen=keep)
-        self._recent: deque[float] = deque(maxlen=self.config.smooth)
-        self._run = self._quiet = self._since_fit = self._seen = 0
+        cfg = self.config
+        self._blocks: deque[list[float]] = deque(maxlen=cfg.history // BLOCK)
+        self._full = np.full(CHANNELS, _EMPTY)  # max of the full blocks
+        self._part = [_EMPTY] * CHANNELS  # max of the current block
+        self._part_n = 0
+        self._tail: list[float] = []  # last window - 1 values
+        self._steps: list[float] = []  # last window - 1 absolute steps
+        self._seen = 0
         self._open: list[Any] | None = None  # [start_ns, last_ns, max_score]
-        self._forest: FlatForest | None = None
-        self._threshold = 0.5
-        if self._rows:
-            self._fit()
+        self._quiet = 0
+        self._since_alert = cfg.min_gap  # the first alert is never held back
+        self._watch: _Watch | None = None
+        self._watched_from = 0  # where, in the segment being scored, a new watch began
 
     @property
     def learning(self) -> bool:
-        """True until the detector has a model and a full trailing window."""
-        return self._forest is None or len(self._history) < self.config.long_window
-
-    def score(self, t_ns: int, value: float) -> Score:
-        """Score one point."""
-        return self.score_many([t_ns], [value])[0]
-
-    def score_many(self, ts: Sequence[int], values: Sequence[float]) -> list[Score]:
-        """Score points of this series in time order; same results as calling score() on each.
-
-        Non-finite values are answered with a zero score and otherwise ignored.
-        """
-        out: list[Score] = []
-        i, n, every = 0, len(values), self.config.refit_every
-        while i < n:
-            if self.learning:
-                out.append(self._warm(ts[i], values[i]))
-                i += 1
-                continue
-            j = min(n, i + every - self._since_fit) if every else n
-            out.extend(self._score_chunk(ts[i:j], values[i:j]))
-            i = j
-            if every and self._since_fit >= every:
-                self._refit()
-        return out
-
-    def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
-        """Timestamps of the points that opened an anomalous period."""
-        return [int(t) for t, s in zip(ts, self.score_many(ts, values), strict=True) if s.alert]
-
-    # ----------------------------------------------------------------- learning and fitting
-
-    def _warm(self, t_ns: int, value: float) -> Score:
-        if not math.isfinite(value):
-            return Score(0.0, False)
-        self._history.append(float(value))
-        self._seen += 1
-        if self._forest is None:
-            self._learn_buf.append(float(value))
-            if len(self._learn_buf) >= self.config.learn:
-                self._learn()
-        return Score(0.0, False)
-
-    def _learn(self) -> None:
-        model = train_model(self._learn_buf, self.config)
-        self._ref, self._rows, self._learn_buf = model.reference, model.rows, []
-        self._fit()
-
-    def _fit(self) -> None:
-        """Fit the forest on the training rows and set the threshold from their scores."""
-        import numpy as np
-
-        from mlkit.iforest import fit_forest
-
-        cfg = self.config
-        rows = np.asarray(self._rows, dtype=float)
-        # Learning data may hold anomalies (a sensor that already misbehaves): fit and set
-        # the threshold on the rows whose level, z-score and jump look normal, if enough do.
-        clean = np.all(np.abs(rows[:, :3]) <= cfg.clean_limit, axis=1)
-        if clean.sum() >= len(rows) // 2:
-            rows = rows[clean]
-        self._forest = fit_forest(rows, cfg.n_estimators, cfg.max_samples, cfg.seed, cfg.background)
-        raw = self._forest.score(rows)
-        k = min(cfg.smooth, len(raw))
-        smoothed = np.convolve(raw, np.ones(k) / k, mode="valid")
-        self._threshold = float(min(smoothed.max() + cfg.margin, 0.999))
-        self._since_fit = 0
-
-    def _refit(self) -> None:
-        """Refit on the most recent normal rows (old training rows fill up a short supply)."""
-        keep = self.config.learn
-        self._rows = (self._rows + self._pending)[-keep:]
-        self._pending = []
-        self._fit()
+        """True until the detector has seen `learn` points."""
+        return self._seen < self.config.learn
 
     # ------------------------------------------------------------------------- scoring
 
-    def _score_chunk(self, ts: Sequence[int], values: Sequence[float]) -> list[Score]:
-        import numpy as np
-
-        from mlkit.windows import Reference, features
-
+    def score_many(self, ts: Sequence[int], values: Sequence[float]) -> Scored:
+        """Score points of this series in time order; a batch gives the same results as
+        one call per point. Non-finite values score 0 and are otherwise ignored."""
         vals = np.asarray(values, dtype=float)
-        ok = np.isfinite(vals)
-        out = [Score(0.0, False)] * len(vals)
-        if not ok.any():
-            return out
-        good = vals[ok]
-        cfg = self.config
-        if self._reference is None:
-            self._reference = Reference.from_dict(self._ref)
-        rows = features(
-            np.asarray(self._history),
-            good,
-            self._reference,
-            cfg.long_window,
-            cfg.short_window,
-            self._seen,
-        )
-        raw = self._forest.score(rows).tolist()
-        row_lists = rows.tolist()  # one conversion, not one per point
-        cap = cfg.learn
-        post, pending = self._post, self._pending
-        for k, i in enumerate(np.flatnonzero(ok).tolist()):
-            out[i] = s = post(int(ts[i]), raw[k])
-            if not s.is_anomaly and self._open is None:
-                pending.append(row_lists[k])
-        if len(self._pending) > cap:
-            del self._pending[:-cap]
-        self._history.extend(good[-self._history.maxlen :].tolist())
-        self._since_fit += len(good)
-        self._seen += len(good)
+        out = Scored([0.0] * len(vals), [False] * len(vals))
+        positions = np.flatnonzero(np.isfinite(vals))
+        if len(positions) == len(vals):
+            self._score_finite(ts, vals, out, None)
+        elif len(positions):
+            self._score_finite([ts[i] for i in positions.tolist()], vals[positions], out,
+                               positions.tolist())
         return out
 
-    def _post(self, t_ns: int, raw: float) -> Score:
-        """Smooth, calibrate, apply the minimum run and track the open period (per point:
-        the hot loop of scoring, hence the local names)."""
-        recent, threshold = self._recent, self._threshold
-        recent.append(raw)
-        smoothed = sum(recent) / len(recent)
-        cal = calibrate(smoothed, threshold)
-        self._run = self._run + 1 if smoothed > threshold else 0
-        if self._run >= self.config.min_run:
-            self._quiet = 0
-            if self._open is None:
-                self._open = [t_ns, t_ns, cal]
-                return Score(cal, True, alert=True)
-            self._open[1], self._open[2] = t_ns, max(self._open[2], cal)
-            return Score(cal, True)
-        if self._open is not None:
-            self._quiet += 1
-            if self._quiet >= self.config.close_after:
-                period, self._open, self._quiet = Period(*self._open), None, 0
-                return Score(cal, False, period=period)
-        return Score(cal, False)
+    def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
+        """Timestamps of the points that raised an alert."""
+        return [int(ts[i]) for i in self.score_many(ts, values).alerts]
+
+    def _score_finite(self, ts: Sequence[int], vals: np.ndarray, out: Scored,
+                      positions: list[int] | None) -> None:
+        channels = self._channels(vals)
+        i, n = 0, len(vals)
+        while i < n:
+            j = min(n, i + BLOCK - self._part_n)
+            if self.learning:
+                j = min(j, i + self.config.learn - self._seen)
+                self._absorb(channels[i:j])
+            else:
+                j = self._score_segment(ts, channels, i, j, out, positions)
+            i = j
+
+    def _channels(self, vals: np.ndarray) -> np.ndarray:
+        """The five watched views of each value (n x CHANNELS), continuing the stream."""
+        w = self.config.window
+        prev = self._tail[-1:] if self._tail else vals[:1].tolist()
+        steps = np.abs(np.diff(np.concatenate([prev, vals])))
+        mean = _trailing_mean(self._tail, vals, w)
+        vol = _trailing_mean(self._steps, steps, w)
+        self._tail = (self._tail + vals[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
+        self._steps = (self._steps + steps[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
+        return np.column_stack([vals, -vals, mean, -mean, vol])
+
+    def _absorb(self, channels: np.ndarray, watched_from: int = 0) -> None:
+        """Add points to the range (the current block, closing it when full); those from
+        `watched_from` on also to the range of a change under watch."""
+        if not len(channels):
+            return
+        self._part = np.maximum(self._part, channels.max(axis=0)).tolist()
+        self._part_n += len(channels)
+        self._seen += len(channels)
+        if self._watch is not None and watched_from < len(channels):
+            since = channels[watched_from:].max(axis=0)
+            self._watch.since = np.maximum(self._watch.since, since).tolist()
+        if self._part_n == BLOCK:
+            self._blocks.append(self._part)
+            self._full = np.max(np.asarray(self._blocks), axis=0)
+            self._part, self._part_n = [_EMPTY] * CHANNELS, 0
+
+    def _score_segment(self, ts, channels: np.ndarray, i: int, j: int, out: Scored,
+                       positions: list[int] | None) -> int:
+        """Score channels[i:j] (within one block); returns where scoring stopped (j, or
+        the point after a re-learn, whose range changed)."""
+        seg = channels[i:j]
+        before = np.maximum.accumulate(np.vstack([self._part, seg[:-1]]), axis=0)
+        high = np.maximum(before, self._full)  # the range's maxima before each point
+        span = np.column_stack([high[:, 0] + high[:, 1], high[:, 0] + high[:, 1],
+                                high[:, 2] + high[:, 3], high[:, 2] + high[:, 3], high[:, 4]])
+        margin = self.config.margin
+        flags = (seg > high + margin * span).any(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (seg - high + span) / ((1.0 + margin) * span)
+        ratio = np.where(span > 0, ratio, np.where(seg > high, 2.0, 0.0))
+        scores = np.clip(0.5 * ratio.max(axis=1), 0.0, 1.0)
+        self._watched_from = 0
+        stop = self._track(ts, seg, high, flags, scores, i, out, positions)
+        self._absorb(seg[: stop - i], self._watched_from)
+        if stop < j:
+            self._relearn()
+        return stop
+
+    def _track(self, ts, seg, high, flags, scores, i, out, positions) -> int:
+        """Periods, alerts and the re-learn watch, point by point (the hot loop: only
+        the alert state lives here). Returns the point after a re-learn, else the end."""
+        cfg = self.config
+        flag_list, score_list = flags.tolist(), scores.tolist()
+        if self._open is None and self._watch is None and not any(flag_list):
+            base = i
+            if positions is None:
+                out.scores[base:base + len(score_list)] = score_list
+            else:
+                for k, s in enumerate(score_list):
+                    out.scores[positions[base + k]] = s
+            self._since_alert += len(score_list)
+            return i + len(score_list)
+        for k, (flag, score) in enumerate(zip(flag_list, score_list, strict=True)):
+            at = i + k if positions is None else positions[i + k]
+            out.scores[at], out.anomalous[at] = score, flag
+            self._since_alert += 1
+            if flag:
+                self._quiet = 0
+                if self._open is None:
+                    self._open = [int(ts[i + k]), int(ts[i + k]), score]
+                    if self._since_alert > cfg.min_gap:
+                        out.alerts.append(at)
+                        self._since_alert = 0
+                        self._start_watch(high[k])
+                        self._watched_from = k
+                else:
+                    self._open[1], self._open[2] = int(ts[i + k]), max(self._open[2], score)
+            elif self._open is not None:
+                self._quiet += 1
+                if self._quiet >= cfg.close_after:
+                    out.periods[at] = Period(*self._open)
+                    self._open, self._quiet = None, 0
+            if self._watch is not None and self._watching(seg[k]):
+                return i + k + 1
+        return i + len(flag_list)
+
+    # ------------------------------------------------------------------------ re-learning
+
+    def _start_watch(self, high: np.ndarray) -> None:
+        """Remember the short mean's range before an alert (relearn=0: no watch)."""
+        if self.config.relearn:
+            self._watch = _Watch(low=-float(high[3]), high=float(high[2]))
+
+    def _watching(self, channels: np.ndarray) -> bool:
+        """Age the watch by one point; True when the change has lasted `relearn` points."""
+        watch, cfg = self._watch, self.config
+        watch.age += 1
+        mean = float(channels[2])
+        inside = watch.low <= mean <= watch.high
+        if inside and watch.age > cfg.window:  # back to the old normal: a transient
+            self._watch = None
+            return False
+        return watch.age >= cfg.relearn
+
+    def _relearn(self) -> None:
+        """The points since the alert are the new normal: forget the range before it."""
+        since = self._watch.since
+        self._blocks.clear()
+        self._full = np.full(CHANNELS, _EMPTY)
+        self._part = list(np.maximum(self._part, since).tolist())
+        self._watch = None
 
     # --------------------------------------------------------------------------- state
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable snapshot of everything needed to continue identically."""
+        watch = self._watch
         return {
             "version": STATE_VERSION,
             "config": asdict(self.config),
-            "reference": self._ref,
-            "rows": self._rows,
-            "pending": self._pending,
-            "learn_buf": self._learn_buf,
-            "history": list(self._history),
-            "recent": list(self._recent),
-            "counters": [self._run, self._quiet, self._since_fit, self._seen],
+            "blocks": [_json_floats(b) for b in self._blocks],
+            "part": _json_floats(self._part),
+            "part_n": self._part_n,
+            "tail": self._tail,
+            "steps": self._steps,
+            "seen": self._seen,
             "open": self._open,
+            "quiet": self._quiet,
+            "since_alert": self._since_alert,
+            "watch": None if watch is None else
+            [watch.low, watch.high, watch.age, _json_floats(watch.since)],
         }
 
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> SeriesDetector:
-        """Rebuild a detector from to_state() output (refits the forest deterministically)."""
+        """Rebuild a detector from to_state() output."""
         if d.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported detector state version {d.get('version')!r}")
         det = cls(AdsConfig(**d["config"]))
-        det._ref = d["reference"]
-        det._rows = [list(r) for r in d["rows"]]
-        det._pending = [list(r) for r in d["pending"]]
-        det._learn_buf = list(d["learn_buf"])
-        det._history.extend(d["history"])
-        det._recent.extend(d["recent"])
-        if det._rows:
-            det._fit()
-        det._run, det._quiet, det._since_fit, det._seen = d["counters"]
+        det._blocks.extend(_floats(b) for b in d["blocks"])
+        if det._blocks:
+            det._full = np.max(np.asarray(det._blocks), axis=0)
+        det._part, det._part_n = _floats(d["part"]), int(d["part_n"])
+        det._tail, det._steps = [float(v) for v in d["tail"]], [float(v) for v in d["steps"]]
+        det._seen, det._quiet = int(d["seen"]), int(d["quiet"])
+        det._since_alert = int(d["since_alert"])
         det._open = list(d["open"]) if d["open"] else None
+        if d["watch"]:
+            low, high, age, since = d["watch"]
+            det._watch = _Watch(float(low), float(high), int(age), _floats(since))
         return det
+
+
+def _trailing_mean(tail: list[float], vals: np.ndarray, w: int) -> np.ndarray:
+    """Mean of each value with the w - 1 before it (fewer at the very start)."""
+    z = np.concatenate([tail, vals])
+    sums = np.concatenate([[0.0], np.cumsum(z)])
+    end = np.arange(len(tail) + 1, len(z) + 1)
+    start = np.maximum(end - w, 0)
+    return (sums[end] - sums[start]) / (end - start)
+
+
+def _json_floats(values: Sequence[float]) -> list[float | None]:
+    """Floats for JSON: an empty maximum (-inf) is stored as null."""
+    return [None if v == _EMPTY else float(v) for v in values]
+
+
+def _floats(values: Sequence[float | None]) -> list[float]:
+    return [_EMPTY if v is None else float(v) for v in values]
