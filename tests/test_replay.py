@@ -52,8 +52,8 @@ def test_wrong_option_type_and_unknown_option_are_named(capsys):
 
 def test_a_refused_init_is_reported(capsys):
     code, _, err = run("ads_model", "--csv", str(NAB / "art_daily_jumpsup.csv"),
-                       "--option", "learn=5", capsys=capsys)
-    assert code == 2 and "learn: must be >= 128" in err
+                       "--option", "learn=1", capsys=capsys)
+    assert code == 2 and "learn: must be >= 2" in err
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -12,7 +12,7 @@ TICKscript can route it with isPresent("period_end").
 
 from __future__ import annotations
 
-from mlkit.ads import BLOCK, AdsConfig  # light: numpy only
+from mlkit.ads_config import BLOCK, AdsConfig  # light: no numpy
 from udfkit import DOUBLE, INT, STRING, Handler, Opt, OptionError, run
 from udfkit.options import non_negative, positive
 from udfkit.points import PointError, like, number

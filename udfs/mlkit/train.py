@@ -1,6 +1,7 @@
-"""Train the shipped models: ``python -m mlkit.train rfc|ads|all`` (PYTHONPATH=udfs).
+"""Train the shipped models: ``python -m mlkit.train rfc|all`` (PYTHONPATH=udfs).
 
-Writes models/rfc.joblib + rfc.json, models/ads.joblib + ads.json, then models/manifest.json
+ads_model needs no pretrained model: it learns each series from its first points (mlkit.ads).
+Writes models/rfc.joblib + rfc.json, then models/manifest.json
 with the SHA-256 of every model file. All randomness is seeded: two runs give the same
 metrics and predictions.
 """
@@ -19,9 +20,7 @@ from mlkit.manifest import sha256_file, write_manifest
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "training_data_sets"
 OUT_DIR = ROOT / "models"
-ADS_TRAIN_FILE = "nab/art_daily_small_noise.csv"  # labelled anomaly-free in NAB
-ADS_CHECK_FILES = ("nab/art_daily_jumpsup.csv",)  # same generator, levels and phase
-MODEL_FILES = ("rfc.joblib", "ads.joblib")
+MODEL_FILES = ("rfc.joblib",)
 
 
 def say(msg: str) -> None:
@@ -90,57 +89,10 @@ def train_rfc(data_dir: Path, out_dir: Path, n_estimators: int | None = None) ->
     return meta
 
 
-def train_ads(data_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Pretrain the anomaly-detector model on NAB's anomaly-free series and check it."""
-    import joblib
-
-    from mlkit.ads import AdsConfig, SeriesDetector, train_model
-    from mlkit.nabdata import load_series, load_windows
-
-    data = data_dir / ADS_TRAIN_FILE
-    say(f"ads: reading {data}")
-    _, values = load_series(data)
-    config = AdsConfig()
-    model = train_model(values, config)
-    say(f"ads: {len(model.rows)} feature rows, season {len(model.reference['template'])} points")
-    checks = {}
-    labelled = load_windows(data_dir / "nab")
-    for name in (ADS_TRAIN_FILE, *ADS_CHECK_FILES):
-        ts, vals = load_series(data_dir / name)
-        alerts = SeriesDetector(model=model).alerts(ts, vals)
-        windows = labelled[Path(name).name]
-        inside = sum(any(a <= t <= b for a, b in windows) for t in alerts)
-        checks[Path(name).name] = {
-            "points": len(ts),
-            "alerts": len(alerts),
-            "alerts_in_windows": inside,
-        }
-        say(
-            f"ads: pretrained model on {Path(name).name}: {len(alerts)} alert(s), {inside} in "
-            f"{len(windows)} labelled window(s)"
-        )
-    path = out_dir / "ads.joblib"
-    joblib.dump(model, path)
-    meta = {
-        "model_file": path.name,
-        "model_sha256": sha256_file(path),
-        "config": model.to_dict()["config"],
-        "seed": config.seed,
-        "training_rows": len(model.rows),
-        "season_points": len(model.reference["template"]),
-        "metrics": checks,
-        "training_data": {"file": ADS_TRAIN_FILE, "sha256": sha256_file(data)},
-        "versions": versions(),
-    }
-    write_json(out_dir / "ads.json", meta)
-    say(f"ads: wrote {path} and ads.json")
-    return meta
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(prog="python -m mlkit.train", description=__doc__)
-    ap.add_argument("what", choices=("rfc", "ads", "all"))
+    ap.add_argument("what", choices=("rfc", "all"))
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
     ap.add_argument("--out-dir", type=Path, default=OUT_DIR)
     ap.add_argument("--n-estimators", type=int, default=None, help="rfc trees (tests use fewer)")
@@ -148,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.what in ("rfc", "all"):
         train_rfc(args.data_dir, args.out_dir, args.n_estimators)
-    if args.what in ("ads", "all"):
-        train_ads(args.data_dir, args.out_dir)
     present = [name for name in MODEL_FILES if (args.out_dir / name).is_file()]
     say(f"manifest: {write_manifest(args.out_dir, present)} ({', '.join(present)})")
     return 0
