@@ -7,7 +7,7 @@ point, the usual way; ads_model (vectorised) with scoring one point per call.
 Both also run with CPython's default collector settings (--default-gc), and
 every row gives the time the UDF spent in the collector (udfkit.heap).
 The clock starts after Init (model loading); ads_model's figure includes its
-learning phase (750 points per series).
+learning phase (64 points per series).
 """
 
 from __future__ import annotations
@@ -87,17 +87,17 @@ def rfc_one_row_dataframes(points, sample: int = 300) -> None:
     print(f"{'  baseline: 1-row DataFrame/point':34} {rate:>10,.0f} points/s   (in-process)")
 
 
-def ads_point_at_a_time(points, learn: int, sample: int = 2000) -> None:
+def ads_point_at_a_time(points, sample: int = 2000) -> None:
     from mlkit.ads import SeriesDetector
 
-    detector = SeriesDetector(learn=learn)
+    detector = SeriesDetector()
     values = [p.fieldsDouble["temperature"] for p in points if p.group == "sensor=s0"]
-    detector.score_many(list(range(learn)), values[:learn])
+    detector.score_many(list(range(100)), values[:100])
     start = time.perf_counter()
-    for i in range(learn, learn + sample):
-        detector.score(i, values[i])
+    for i in range(100, 100 + sample):
+        detector.score_many([i], [values[i]])
     rate = sample / (time.perf_counter() - start)
-    print(f"{'  baseline: score() per point':34} {rate:>10,.0f} points/s   (in-process)")
+    print(f"{'  baseline: one point per call':34} {rate:>10,.0f} points/s   (in-process)")
 
 
 def main() -> None:
@@ -114,10 +114,10 @@ def main() -> None:
     rfc_one_row_dataframes(machine)
     env = environment(n)
     ads = {"field": "temperature"}
-    run_udf("ads_model (4 series, learn 750)", "ads_model.py", env, ads, args.repeats)
+    run_udf("ads_model (4 series, defaults)", "ads_model.py", env, ads, args.repeats)
     run_udf("  baseline: --default-gc", "ads_model.py", env, ads, args.repeats,
             args=("--default-gc",))
-    ads_point_at_a_time(env, 750)
+    ads_point_at_a_time(env)
     run_udf("temperature_classifier (annotate)", "temperature_classifier.py", env,
             {"mode": "annotate"}, args.repeats)
     run_udf("moving_average (size 10)", "moving_average.py", env,
