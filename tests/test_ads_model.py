@@ -220,15 +220,19 @@ def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
         assert score.hit == score.windows and score.false_alerts <= 1, score
 
 
-@pytest.mark.parametrize(("history", "expected"), [(512, [150, 900]), (4096, [150])])
-def test_an_anomaly_is_normal_for_history_points(history, expected):
-    """A 40-point shift is part of the normal range for `history` points: an equal shift 750
-    points later is alerted only if the range has forgotten the first one by then."""
+@pytest.mark.parametrize(("shifts", "history", "expected"), [
+    ((150,), 4096, [150, 900]),  # one odd block does not widen the range for long
+    ((150, 400), 4096, [150]),  # soon after one, and after two, an equal shift is normal
+    ((150, 400), 256, [150, 900]),  # unless the range has forgotten them
+])
+def test_what_an_earlier_anomaly_hides(shifts, history, expected):
+    """40-point shifts of +4 on a steady sensor: which ones alert."""
     client = spawn("ads_model.py")
     assert client.init({"learn": 100, "history": history}).success
     rng = random.Random(4)
     noise = [rng.gauss(0, 0.2) for _ in range(64)]
-    values = [22.0 + noise[i % 64] + (4.0 if 150 <= i < 190 or 900 <= i < 940 else 0.0)
+    starts = (*shifts, 900)
+    values = [22.0 + noise[i % 64] + (4.0 if any(s <= i < s + 40 for s in starts) else 0.0)
               for i in range(1100)]
     run_points(client, values)
     out = [p for p in read_points(client, 1100) if "period_end" not in p.fieldsInt]

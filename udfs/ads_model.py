@@ -39,6 +39,11 @@ class AdsModel(Handler):
         Opt("margin", DOUBLE, DEFAULTS.margin, check=non_negative,
             help="how far beyond the range, as a fraction of its width, is anomalous "
                  "(higher: fewer alerts, fewer anomalies found)"),
+        Opt("min_sigma", DOUBLE, DEFAULTS.min_sigma, check=non_negative,
+            help="standard deviations from the recent mean an anomaly must also lie "
+                 "(higher: fewer alerts)"),
+        Opt("stuck_after", INT, DEFAULTS.stuck_after, check=positive,
+            help="repeats of one value before a stuck sensor may count"),
         Opt("close_after", INT, DEFAULTS.close_after, check=positive,
             help="normal points that close an anomalous period"),
         Opt("min_gap", INT, DEFAULTS.min_gap, check=non_negative,
@@ -59,7 +64,8 @@ class AdsModel(Handler):
         self.score_field, self.flag_field = options["score_field"], options["flag_field"]
         self.on_error = options["on_error"]
         self.config = AdsConfig(**{name: options[name] for name in (
-            "learn", "history", "window", "margin", "close_after", "min_gap", "relearn")})
+            "learn", "history", "window", "margin", "min_sigma", "stuck_after", "close_after",
+            "min_gap", "relearn")})
         try:
             self.config.check()
         except ValueError as exc:

@@ -33,7 +33,8 @@ import numpy as np
 from mlkit.ads_config import BLOCK, AdsConfig
 
 STATE_VERSION = 2
-CHANNELS = 5  # value, -value, short mean, -short mean, short volatility
+CHANNELS = 6  # value, -value, short mean, -short mean, short volatility, repeats
+RANK = 2  # the range's edge is the second-highest block maximum: one odd block is ignored
 _EMPTY = -math.inf
 
 
@@ -63,6 +64,7 @@ class _Watch:
     high: float
     age: int = 0
     since: list[float] = field(default_factory=lambda: [_EMPTY] * CHANNELS)
+    moments: list[float] = field(default_factory=lambda: [0.0] * (1 + 2 * CHANNELS))
 
 
 class SeriesDetector:
@@ -73,10 +75,16 @@ class SeriesDetector:
         self.config.check()
         cfg = self.config
         self._blocks: deque[list[float]] = deque(maxlen=cfg.history // BLOCK)
-        self._full = np.full(CHANNELS, _EMPTY)  # max of the full blocks
+        self._full = np.full(CHANNELS, _EMPTY)  # the range's edge over the full blocks
+        # per full block: count, channel sums, channel sums of squares (mean and deviation)
+        self._moments: deque[list[float]] = deque(maxlen=cfg.history // BLOCK)
+        self._part_moments = np.zeros(1 + 2 * CHANNELS)
+        self._centre = np.zeros(CHANNELS)
+        self._scale = np.full(CHANNELS, np.inf)
         self._part = [_EMPTY] * CHANNELS  # max of the current block
         self._part_n = 0
         self._tail: list[float] = []  # last window - 1 values
+        self._repeats = 0  # how many times the last value repeated the one before
         self._steps: list[float] = []  # last window - 1 absolute steps
         self._seen = 0
         self._open: list[Any] | None = None  # [start_ns, last_ns, max_score]
@@ -123,15 +131,22 @@ class SeriesDetector:
             i = j
 
     def _channels(self, vals: np.ndarray) -> np.ndarray:
-        """The five watched views of each value (n x CHANNELS), continuing the stream."""
+        """The watched views of each value (n x CHANNELS), continuing the stream."""
         w = self.config.window
         prev = self._tail[-1:] if self._tail else vals[:1].tolist()
         steps = np.abs(np.diff(np.concatenate([prev, vals])))
+        same = steps == 0
+        if not self._tail:
+            same[0] = False
+        idx = np.arange(len(vals))
+        reset = np.maximum.accumulate(np.where(same, -1, idx))
+        runs = np.where(reset >= 0, idx - reset, self._repeats + idx + 1).astype(float)
+        self._repeats = int(runs[-1])
         mean = _trailing_mean(self._tail, vals, w)
         vol = _trailing_mean(self._steps, steps, w)
         self._tail = (self._tail + vals[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
         self._steps = (self._steps + steps[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
-        return np.column_stack([vals, -vals, mean, -mean, vol])
+        return np.column_stack([vals, -vals, mean, -mean, vol, runs])
 
     def _absorb(self, channels: np.ndarray, watched_from: int = 0) -> None:
         """Add points to the range (the current block, closing it when full); those from
@@ -139,15 +154,31 @@ class SeriesDetector:
         if not len(channels):
             return
         self._part = np.maximum(self._part, channels.max(axis=0)).tolist()
+        self._part_moments = self._part_moments + _moments(channels)
         self._part_n += len(channels)
         self._seen += len(channels)
-        if self._watch is not None and watched_from < len(channels):
-            since = channels[watched_from:].max(axis=0)
-            self._watch.since = np.maximum(self._watch.since, since).tolist()
+        watch = self._watch
+        if watch is not None and watched_from < len(channels):
+            since = channels[watched_from:]
+            watch.since = np.maximum(watch.since, since.max(axis=0)).tolist()
+            watch.moments = (np.asarray(watch.moments) + _moments(since)).tolist()
         if self._part_n == BLOCK:
             self._blocks.append(self._part)
-            self._full = np.max(np.asarray(self._blocks), axis=0)
+            self._moments.append(self._part_moments.tolist())
             self._part, self._part_n = [_EMPTY] * CHANNELS, 0
+            self._part_moments = np.zeros(1 + 2 * CHANNELS)
+            self._update_range()
+
+    def _update_range(self) -> None:
+        """The range's edge, mean and deviation over the full blocks."""
+        self._full = _range_edge(self._blocks)
+        total = np.sum(np.asarray(self._moments), axis=0) if self._moments else None
+        if total is None or total[0] < 2:
+            self._centre, self._scale = np.zeros(CHANNELS), np.full(CHANNELS, np.inf)
+            return
+        self._centre = total[1:1 + CHANNELS] / total[0]
+        variance = total[1 + CHANNELS:] / total[0] - self._centre**2
+        self._scale = np.sqrt(np.maximum(variance, 0.0))
 
     def _score_segment(self, ts, channels: np.ndarray, i: int, j: int, out: Scored,
                        positions: list[int] | None) -> int:
@@ -157,9 +188,13 @@ class SeriesDetector:
         before = np.maximum.accumulate(np.vstack([self._part, seg[:-1]]), axis=0)
         high = np.maximum(before, self._full)  # the range's maxima before each point
         span = np.column_stack([high[:, 0] + high[:, 1], high[:, 0] + high[:, 1],
-                                high[:, 2] + high[:, 3], high[:, 2] + high[:, 3], high[:, 4]])
-        margin = self.config.margin
-        flags = (seg > high + margin * span).any(axis=1)
+                                high[:, 2] + high[:, 3], high[:, 2] + high[:, 3], high[:, 4],
+                                high[:, 5]])
+        cfg = self.config
+        margin = cfg.margin
+        beyond = (seg > high + margin * span) & (seg - self._centre >= cfg.min_sigma * self._scale)
+        beyond[:, 5] &= seg[:, 5] >= cfg.stuck_after
+        flags = beyond.any(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (seg - high + span) / ((1.0 + margin) * span)
         ratio = np.where(span > 0, ratio, np.where(seg > high, 2.0, 0.0))
@@ -229,10 +264,12 @@ class SeriesDetector:
 
     def _relearn(self) -> None:
         """The points since the alert are the new normal: forget the range before it."""
-        since = self._watch.since
+        watch = self._watch
         self._blocks.clear()
-        self._full = np.full(CHANNELS, _EMPTY)
-        self._part = list(np.maximum(self._part, since).tolist())
+        self._moments.clear()
+        self._blocks.append(watch.since)
+        self._moments.append(watch.moments)
+        self._update_range()
         self._watch = None
 
     # --------------------------------------------------------------------------- state
@@ -244,16 +281,19 @@ class SeriesDetector:
             "version": STATE_VERSION,
             "config": asdict(self.config),
             "blocks": [_json_floats(b) for b in self._blocks],
+            "moments": [list(m) for m in self._moments],
             "part": _json_floats(self._part),
+            "part_moments": self._part_moments.tolist(),
             "part_n": self._part_n,
             "tail": self._tail,
+            "repeats": self._repeats,
             "steps": self._steps,
             "seen": self._seen,
             "open": self._open,
             "quiet": self._quiet,
             "since_alert": self._since_alert,
             "watch": None if watch is None else
-            [watch.low, watch.high, watch.age, _json_floats(watch.since)],
+            [watch.low, watch.high, watch.age, _json_floats(watch.since), watch.moments],
         }
 
     @classmethod
@@ -263,17 +303,36 @@ class SeriesDetector:
             raise ValueError(f"unsupported detector state version {d.get('version')!r}")
         det = cls(AdsConfig(**d["config"]))
         det._blocks.extend(_floats(b) for b in d["blocks"])
-        if det._blocks:
-            det._full = np.max(np.asarray(det._blocks), axis=0)
+        det._moments.extend([float(v) for v in m] for m in d["moments"])
+        det._update_range()
         det._part, det._part_n = _floats(d["part"]), int(d["part_n"])
+        det._part_moments = np.asarray(d["part_moments"], dtype=float)
+        det._repeats = int(d["repeats"])
         det._tail, det._steps = [float(v) for v in d["tail"]], [float(v) for v in d["steps"]]
         det._seen, det._quiet = int(d["seen"]), int(d["quiet"])
         det._since_alert = int(d["since_alert"])
         det._open = list(d["open"]) if d["open"] else None
         if d["watch"]:
-            low, high, age, since = d["watch"]
-            det._watch = _Watch(float(low), float(high), int(age), _floats(since))
+            low, high, age, since, moments = d["watch"]
+            det._watch = _Watch(float(low), float(high), int(age), _floats(since),
+                                [float(v) for v in moments])
         return det
+
+
+def _range_edge(blocks) -> np.ndarray:
+    """Per channel, the RANK-th highest block maximum (the highest while there are fewer
+    blocks), so that one odd block does not widen the range."""
+    if not blocks:
+        return np.full(CHANNELS, _EMPTY)
+    arr = np.asarray(blocks)
+    if len(arr) < RANK:
+        return arr.max(axis=0)
+    return np.partition(arr, len(arr) - RANK, axis=0)[len(arr) - RANK]
+
+
+def _moments(channels: np.ndarray) -> np.ndarray:
+    """Count, sums and sums of squares of channel rows."""
+    return np.concatenate([[len(channels)], channels.sum(axis=0), (channels**2).sum(axis=0)])
 
 
 def _trailing_mean(tail: list[float], vals: np.ndarray, w: int) -> np.ndarray:

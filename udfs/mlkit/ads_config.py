@@ -16,6 +16,8 @@ class AdsConfig:
     history: int = 4096  # points whose range is normal
     window: int = 24  # points in the short mean and the short volatility
     margin: float = 0.05  # beyond the range by this fraction of its width is anomalous
+    min_sigma: float = 4.0  # ... and this many standard deviations from the window's mean
+    stuck_after: int = 5  # repeats of one value that may count as a stuck sensor
     close_after: int = 32  # normal points that close an anomalous period
     min_gap: int = 48  # points after an alert before the series may alert again
     relearn: int = 288  # points a change must last to become the new normal (0: never)
@@ -26,10 +28,12 @@ class AdsConfig:
             raise ValueError(f"learn must be >= 2, got {self.learn}")
         if self.history < 2 * BLOCK:
             raise ValueError(f"history must be >= {2 * BLOCK}, got {self.history}")
-        if min(self.window, self.close_after) < 1:
-            raise ValueError("window and close_after must be >= 1")
-        if self.margin < 0 or not math.isfinite(self.margin):
-            raise ValueError(f"margin must be a finite number >= 0, got {self.margin}")
+        if min(self.window, self.close_after, self.stuck_after) < 1:
+            raise ValueError("window, close_after and stuck_after must be >= 1")
+        for name in ("margin", "min_sigma"):
+            value = getattr(self, name)
+            if value < 0 or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.min_gap < 0 or self.relearn < 0:
             raise ValueError("min_gap and relearn must be >= 0")
         if 0 < self.relearn <= self.window:
