@@ -26,8 +26,13 @@ from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
 from localstack.influxd import Influxd  # noqa: E402
 from localstack.kapacitord import kapacitor_bin_dir  # noqa: E402
 from localstack.process import free_port  # noqa: E402
+from mlkit.ads_config import AdsConfig  # noqa: E402
+from simulator import generate  # noqa: E402
+from simulator.evaluate import Episode, Outcome, evaluate, injected_episodes  # noqa: E402
 
 DB = "telemetry"
+SEED, SENSORS = 1, 3  # the simulator's data, and so its injected anomalies
+LEARN = AdsConfig.learn  # the demo's anomalies task runs ads_model with its defaults
 
 
 def start_entrypoint(work: Path, influx: Influxd, bin_dir: Path) -> tuple[subprocess.Popen,
@@ -56,6 +61,7 @@ def wait_for_tasks(api: KapacitorApi, proc: subprocess.Popen, timeout: float = 9
 
 def simulate(influx: Influxd, api: KapacitorApi, minutes: int) -> None:
     subprocess.run([sys.executable, "-m", "simulator", "--fast", "--duration", str(minutes * 60),
+                    "--seed", str(SEED), "--sensors", str(SENSORS),
                     "--http-write", f"{influx.url}/write?db={DB}",
                     "--http-write", f"{api.base}/kapacitor/v1/write?db={DB}&rp=autogen"],
                    cwd=ROOT, check=True)
@@ -90,6 +96,27 @@ def report(influx: Influxd) -> dict[str, list[dict]]:
     return {"temps": temps, "periods": periods, "probs": probs}
 
 
+def report_anomalies(rows: dict[str, list[dict]], minutes: int) -> tuple[Outcome, list[Episode]]:
+    """ads_model's flags and periods against the anomalies the simulator injected."""
+    steps = minutes * 60
+    episodes = injected_episodes(SEED, generate.sensor_names(SENSORS), steps)
+    start = min((r["time"] for r in rows["temps"]), default=0)
+    step = lambda ns: round((ns - start) / 1e9)  # noqa: E731 - the simulator sends 1 point/s
+    flagged: dict[str, set[int]] = {}
+    for r in rows["temps"]:
+        if r["is_anomaly"]:
+            flagged.setdefault(r["sensor"], set()).add(step(r["time"]))
+    periods: dict[str, list[tuple[int, int]]] = {}
+    for p in rows["periods"]:
+        periods.setdefault(p["sensor"], []).append((step(p["period_start"]),
+                                                    step(p["period_end"])))
+    outcome = evaluate(episodes, flagged, periods, steps, LEARN)
+    print("\n== ads_model against the injected anomalies")
+    for line in outcome.lines():
+        print(line)
+    return outcome, episodes
+
+
 def report_alerts(api: KapacitorApi, alerts_dir: Path) -> None:
     """The alert events the tasks raised (config.json logs each topic under alerts/), and the
     state Kapacitor holds for each alert now."""
@@ -106,7 +133,7 @@ def _when(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
 
 
-def plot(rows: dict[str, list[dict]], path: Path) -> None:
+def plot(rows: dict[str, list[dict]], path: Path, episodes: list[Episode]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,8 +147,14 @@ def plot(rows: dict[str, list[dict]], path: Path) -> None:
     for p in rows["periods"]:
         top.axvspan(_when(p["period_start"]), _when(p["period_end"] + 10**9), color="red",
                     alpha=0.25)
+    start = min((r["time"] for r in rows["temps"]), default=0)
+    at = lambda step: _when(start + step * 10**9)  # noqa: E731
+    top.axvspan(at(0), at(LEARN), color="grey", alpha=0.3, label=f"learning ({LEARN} s)")
+    for k, e in enumerate(episodes):
+        top.axvspan(at(e.first), at(e.last + 1), ymax=0.06, color="orange", zorder=3,
+                    label="injected anomaly" if k == 0 else None)
     top.set_ylabel("temperature [°C]")
-    top.set_title("ads_model: anomalous periods (red)")
+    top.set_title("ads_model: anomalous periods (red); injected anomalies (orange, bottom)")
     top.legend(loc="upper right")
     for machine in sorted({r["machine"] for r in rows["probs"]}):
         mine = [r for r in rows["probs"] if r["machine"] == machine]
@@ -153,7 +186,9 @@ def main() -> int:
             simulate(influx, api, args.minutes)
             print("waiting 12 s for the tasks' InfluxDB writes to flush ...")
             time.sleep(12)
-            plot(report(influx), args.png)
+            rows = report(influx)
+            _, episodes = report_anomalies(rows, args.minutes)
+            plot(rows, args.png, episodes)
             report_alerts(api, work / "kapacitor" / "alerts")
             print(f"\nplot saved to {args.png}")
         finally:
