@@ -48,6 +48,7 @@ COPY --chown=0:0 udfs/ udfs/
 COPY --chown=0:0 tick_scripts/ tick_scripts/
 COPY --chown=0:0 config/ config/
 COPY --chown=0:0 models/ models/
+COPY --chown=0:0 kapacitorkit/ kapacitorkit/
 COPY --chown=0:0 entrypoint/ entrypoint/
 
 # Make sure `kapacitor` can read everything but write nothing, whatever the umask of the
@@ -56,7 +57,8 @@ COPY --chown=0:0 entrypoint/ entrypoint/
 RUN find /opt/kapacitor-udfs \
         \( -type d ! -perm -0555 -o -type f ! -perm -0444 -o -perm /0022 \) \
         -exec chmod a+rX,go-w {} + \
-    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/entrypoint
+    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/kapacitorkit \
+        /opt/kapacitor-udfs/entrypoint
 
 # /var/lib/kapacitor is the base image's VOLUME, owned by `kapacitor` (made by the .deb);
 # the entrypoint writes the rendered kapacitor.conf under KAPACITOR_CONF_DIR there.

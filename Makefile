@@ -1,6 +1,7 @@
-# Every project command; README.md explains them. Python comes from PATH (PYTHON=...).
-PYTHON ?= python3
-export PYTHONPATH := $(CURDIR)/udfs:$(CURDIR)
+# Every project command; README.md explains them. Python is the project's .venv, where the
+# project is installed as a package (pip install -e .): no PYTHONPATH, no sys.path edits.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 GRPC_TOOLS := grpcio-tools==1.64.3
 # 1.64.3 generates protobuf 5.26 code, which every protobuf runtime from 5.26 to 7.x accepts.
 # The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
@@ -8,7 +9,7 @@ PROTOBUF_COMPAT := 5.26.1 6.33.6
 
 .PHONY: test lint deps protobuf-compat kapacitor models proto bench nab demo
 
-test: lint protobuf-compat  ## the full suite: lint, unit and real kapacitord/influxd tests
+test: deps lint protobuf-compat  ## the full suite: lint, unit and real kapacitord/influxd tests
 	$(PYTHON) -m pytest
 
 protobuf-compat:
@@ -16,11 +17,15 @@ protobuf-compat:
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
 			--target .cache/protobuf-$$v protobuf==$$v || exit 1; done
 
-lint:
+lint: deps
 	$(PYTHON) -m ruff check .
 
-deps:  ## Python packages for tests, lint, benchmarks and the demo
-	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+deps: $(VENV)/.installed  ## .venv with the project and the packages of tests, lint, bench, demo
+
+$(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	touch $@
 
 kapacitor:  ## build (or find cached) kapacitord at the version pinned in tools/kapacitor/go.mod
 	bash scripts/install_kapacitor.sh
@@ -40,7 +45,7 @@ bench:  ## throughput and latency figures (not a test)
 nab:  ## NAB-style scores of ads_model and the reference detectors
 	$(PYTHON) bench/nab_score.py
 
-demo:  ## influxd + kapacitord through the entrypoint, the simulator, and what was detected
+demo: deps  ## influxd + kapacitord through the entrypoint, the simulator, and what was detected
 	$(PYTHON) scripts/demo.py
 
 include make/lock.mk

@@ -20,13 +20,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from entrypoint.settings import url_from_bind
+from kapacitorkit.api import KapacitorApi
+from localstack.influxd import query, series_rows
+from localstack.kapacitord import find_kapacitord
 
-from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-from entrypoint.settings import url_from_bind  # noqa: E402
-from localstack.influxd import query, series_rows  # noqa: E402
-from localstack.kapacitord import find_kapacitord  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def influx_ready(url: str, db: str) -> None:

@@ -9,11 +9,11 @@ import time
 from entrypoint import alert_handlers, tasks
 from entrypoint import config as config_json
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
+from kapacitorkit.api import ApiError, KapacitorApi
 
 READY_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0

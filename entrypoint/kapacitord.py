@@ -18,9 +18,9 @@ import sys
 import threading
 
 from entrypoint.config import Config
-from entrypoint.kapacitor_conf import UdfFunction, render
 from entrypoint.log import log
 from entrypoint.settings import Settings
+from kapacitorkit.conf import UdfFunction, render
 
 
 def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from entrypoint.kapacitor_api import KapacitorApi
-from entrypoint.kapacitor_conf import UdfFunction, render
+from kapacitorkit.api import KapacitorApi
+from kapacitorkit.conf import UdfFunction, render
 from localstack.process import Process, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,13 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "udfs")]
+from kapacitorkit.api import KapacitorApi
+from localstack.influxd import Influxd
+from localstack.kapacitord import kapacitor_bin_dir
+from localstack.process import free_port
 
-from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-from localstack.influxd import Influxd  # noqa: E402
-from localstack.kapacitord import kapacitor_bin_dir  # noqa: E402
-from localstack.process import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DB = "telemetry"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import KapacitorApi
+from kapacitorkit.api import KapacitorApi
 from localstack.process import Process, free_port
 from tests.testbed import ROOT, wait_for
 
