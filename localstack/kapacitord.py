@@ -17,11 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def kapacitor_bin_dir() -> Path:
-    """Build (first time) or find the pinned kapacitord and kapacitor; raise if impossible."""
+    """Build (first time) or find the pinned kapacitord and kapacitor; raise if impossible.
+
+    The script's progress lines (stderr) go straight to ours: a first build takes minutes.
+    """
     done = subprocess.run(["bash", str(ROOT / "scripts" / "install_kapacitor.sh")],
-                          capture_output=True, text=True, timeout=3000)
+                          stdout=subprocess.PIPE, text=True, timeout=3000)
     if done.returncode != 0:
-        raise RuntimeError(f"scripts/install_kapacitor.sh failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError("scripts/install_kapacitor.sh failed (its messages are above)")
     return Path(done.stdout.strip().splitlines()[-1])
 
 
