@@ -25,7 +25,7 @@ RUN if [ -f /tmp/env/conda-lock.yml ]; then \
             --channel conda-forge --file /tmp/env/conda_requirements.txt; \
     fi \
     && micromamba clean --all --yes \
-    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib"
+    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 
 # --- stage 2: the runtime image --------------------------------------------------------------
 FROM kapacitor:${KAPACITOR_VERSION}
