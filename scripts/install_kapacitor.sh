@@ -40,13 +40,16 @@ run() {
   wait "$pid" || { log "$phase failed; the end of $build_log:"; tail -n 40 "$build_log" >&2; exit 1; }
 }
 
-# One build at a time per cache: a second caller waits for the first and uses its binaries.
+# One build at a time per cache: a second caller waits, then finds the binaries.
 mkdir -p "$cache"
-exec 9>"$cache/.lock"
+exec 9>"$cache/.build.lock"
 if ! flock -n 9; then
-  log "another build is running in $cache; waiting for it"
+  log "another build of kapacitor $version is running; waiting for it"
   while ! flock -w 15 9; do log "still waiting ... $((SECONDS - started)) s elapsed"; done
-  if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then echo "$bin_dir"; exit 0; fi
+fi
+if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
+  echo "$bin_dir"
+  exit 0
 fi
 : >"$build_log"
 
