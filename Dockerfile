@@ -34,6 +34,7 @@ FROM kapacitor:${KAPACITOR_VERSION}
 # at build time below instead. PYTHONUNBUFFERED: UDF stderr lines reach Kapacitor's log as
 # they happen.
 ENV KAPACITOR_UDFS_HOME=/opt/kapacitor-udfs \
+    KAPACITOR_DATA_DIR=/var/lib/kapacitor \
     KAPACITOR_CONF_DIR=/var/lib/kapacitor/conf \
     PATH=/opt/conda/envs/udfs/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

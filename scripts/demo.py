@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from kapacitorkit.api import KapacitorApi
+from kapacitorkit.ports import free_port
 from localstack.influxd import Influxd
 from localstack.kapacitord import kapacitor_bin_dir
-from localstack.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

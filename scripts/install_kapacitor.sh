@@ -3,7 +3,7 @@
 # tools/kapacitor/go.mod and cache them outside git.
 #
 # Usage: scripts/install_kapacitor.sh           (prints the bin directory on stdout)
-#        scripts/install_kapacitor.sh --check   (exit status only: 0 when already built)
+#        scripts/install_kapacitor.sh --check   (never builds: the bin directory if built, else status 1)
 # Cache: $KAPACITOR_CACHE (default ~/.cache/kapacitor-ml-udfs), one folder per version.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ cache="${KAPACITOR_CACHE:-$HOME/.cache/kapacitor-ml-udfs}"
 bin_dir="$cache/kapacitor-$version/bin"
 
 if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
-  [[ ${1:-} == --check ]] || echo "$bin_dir"
+  echo "$bin_dir"
   exit 0
 fi
 [[ ${1:-} == --check ]] && exit 1
