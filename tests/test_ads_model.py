@@ -145,9 +145,10 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     messages = logged()
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
-    assert re.fullmatch(r"temperature_anomaly:s1 is CRITICAL: temperature \d+\.\d\d, "
-                        r"score 0\.\d\d", messages[0]), messages
-    assert re.fullmatch(r"temperature_anomaly:s1 is OK: anomalous for \d+ s, max score 0\.\d\d",
+    assert re.fullmatch(r"s1: temperature \d+\.\d\d looks anomalous \(score 0\.\d\d; 0\.50 "
+                        r"and above is anomalous\)", messages[0]), messages
+    assert re.fullmatch(r"s1: temperature back to normal after (a single anomalous reading|"
+                        r"\d+ s of anomalous readings) \(highest score 0\.\d\d\)",
                         messages[1]), messages
     node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
     alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
