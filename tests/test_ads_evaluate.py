@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from simulator import generate
-from simulator.evaluate import Episode, evaluate, injected_episodes
+from simulator.evaluate import evaluate
+from simulator.truth import Episode, GroundTruth
 
-
-def test_ground_truth_is_the_simulators() -> None:
-    sensors = generate.sensor_names(3)
-    episodes = injected_episodes(1, sensors, 1200)
-    labelled = generate.environment_labelled(1, 1200, sensors)
-    steps = {(p[1]["sensor"], i // 3) for i, (p, label) in enumerate(labelled) if label}
-    assert steps == {(e.sensor, s) for e in episodes for s in range(e.first, e.last + 1)}
-    assert {e.kind for e in episodes} <= set(generate.ANOMALY_KINDS)
+S = 10**9  # one step, 1 s
 
 
 def test_recall_false_periods_and_delay() -> None:
-    episodes = [Episode("a", "spike", 10, 10), Episode("a", "level_shift", 200, 240),
-                Episode("b", "stuck", 300, 320), Episode("b", "spike", 500, 500)]
-    flagged = {"a": {10, 203, 260}, "b": {900}}
-    periods = {"a": [(10, 10), (203, 260)], "b": [(900, 905), (1500, 1501)]}
-    outcome = evaluate(episodes, flagged, periods, steps=3664, learn=64)
-    assert (outcome.found, outcome.episodes) == (1, 3)  # the spike at 10 is in learning
+    truth = GroundTruth(0, S, episodes={
+        "a": [Episode("spike", 10 * S, 10 * S), Episode("level_shift", 200 * S, 240 * S)],
+        "b": [Episode("stuck", 300 * S, 320 * S), Episode("spike", 500 * S, 500 * S)]})
+    flagged = {"a": [10 * S, 203 * S, 260 * S], "b": [900 * S]}
+    periods = {"a": [(10 * S, 10 * S), (203 * S, 260 * S)], "b": [(900 * S, 905 * S),
+                                                                   (1500 * S, 1501 * S)]}
+    outcome = evaluate(truth, flagged, periods, learn=64, end_ns=3664 * S)
+    assert (outcome.found, outcome.episodes) == (1, 3)  # the spike at 10 s is in learning
     assert outcome.mean_delay_s == 3.0
     assert outcome.false_periods == 2
     assert outcome.false_per_sensor_hour == 2 / 2.0
+    assert outcome.lines()[0] == "injected anomalies found after learning: 1/3 (33%)"

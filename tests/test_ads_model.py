@@ -152,9 +152,10 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     messages = logged()
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
-    assert re.fullmatch(r"temperature_anomaly:s1 is CRITICAL: temperature \d+\.\d\d, "
-                        r"score [01]\.\d\d", messages[0]), messages
-    assert re.fullmatch(r"temperature_anomaly:s1 is OK: anomalous for \d+ s, max score [01]\.\d\d",
+    assert re.fullmatch(r"s1: temperature \d+\.\d\d looks anomalous \(score [01]\.\d\d; 0\.50 "
+                        r"and above is anomalous\)", messages[0]), messages
+    assert re.fullmatch(r"s1: temperature back to normal after (a single anomalous reading|"
+                        r"\d+ s of anomalous readings) \(highest score [01]\.\d\d\)",
                         messages[1]), messages
     node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
     alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
@@ -204,19 +205,16 @@ def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
     """`make nab` scores the UDF through udfkit.replay with default options; on NAB files it
     alerts exactly as mlkit.ads does in-process and finds the labelled windows of these two
     (the whole-corpus figures are `make nab`'s, too slow for the suite)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    import nab_score
-
     from mlkit.ads import SeriesDetector
+    from mlkit.nab import NAB_DIR, ads_model_udf, score_file
+    from mlkit.nabdata import load_series, load_windows
 
-    windows = nab_score.load_windows(nab_score.NAB_DIR)
+    windows = load_windows(NAB_DIR)
     for name in ("ec2_cpu_utilization_825cc2.csv", "art_daily_jumpsup.csv"):
-        ts, values = nab_score.load_series(nab_score.NAB_DIR / name)
-        via_udf = nab_score.ads_model_udf(ts, values)
+        ts, values = load_series(NAB_DIR / name)
+        via_udf = ads_model_udf(ts, values)
         assert via_udf == SeriesDetector().alerts(ts, values)
-        score = nab_score.score_file(name, ts, via_udf, windows[name])
+        score = score_file(name, ts, via_udf, windows[name])
         assert score.hit == score.windows and score.false_alerts <= 1, score
 
 
