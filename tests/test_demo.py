@@ -38,5 +38,6 @@ def test_demo_reports_against_ground_truth_and_plots(tmp_path, kapacitor_bin):
     out = done.stdout
     assert "learns each sensor's normal from its first" in out, out
     assert "injected:" in out and "readings met a failure condition" in out, out
+    assert "injected anomalies found after learning:" in out and "per sensor-hour" in out, out
     assert "anomalous for 0 s" not in out and " is CRITICAL:" not in out, out
     assert png.stat().st_size > 20_000
