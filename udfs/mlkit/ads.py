@@ -23,7 +23,6 @@ few numpy operations per block and a short per-point loop for the alert state on
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
@@ -74,10 +73,8 @@ class SeriesDetector:
         self.config = replace(config or AdsConfig(), **overrides)
         self.config.check()
         cfg = self.config
-        self._blocks: deque[list[float]] = deque(maxlen=cfg.history // BLOCK)
+        self._blocks = _Blocks(cfg.history // BLOCK)
         self._full = np.full(CHANNELS, _EMPTY)  # the range's edge over the full blocks
-        # per full block: count, channel sums, channel sums of squares (mean and deviation)
-        self._moments: deque[list[float]] = deque(maxlen=cfg.history // BLOCK)
         self._part_moments = np.zeros(1 + 2 * CHANNELS)
         self._centre = np.zeros(CHANNELS)
         self._scale = np.full(CHANNELS, np.inf)
@@ -163,17 +160,16 @@ class SeriesDetector:
             watch.since = np.maximum(watch.since, since.max(axis=0)).tolist()
             watch.moments = (np.asarray(watch.moments) + _moments(since)).tolist()
         if self._part_n == BLOCK:
-            self._blocks.append(self._part)
-            self._moments.append(self._part_moments.tolist())
+            self._blocks.push(self._part, self._part_moments)
             self._part, self._part_n = [_EMPTY] * CHANNELS, 0
             self._part_moments = np.zeros(1 + 2 * CHANNELS)
             self._update_range()
 
     def _update_range(self) -> None:
         """The range's edge, mean and deviation over the full blocks."""
-        self._full = _range_edge(self._blocks)
-        total = np.sum(np.asarray(self._moments), axis=0) if self._moments else None
-        if total is None or total[0] < 2:
+        self._full = self._blocks.edge()
+        total = self._blocks.moments_total()
+        if total[0] < 2:
             self._centre, self._scale = np.zeros(CHANNELS), np.full(CHANNELS, np.inf)
             return
         self._centre = total[1:1 + CHANNELS] / total[0]
@@ -266,9 +262,7 @@ class SeriesDetector:
         """The points since the alert are the new normal: forget the range before it."""
         watch = self._watch
         self._blocks.clear()
-        self._moments.clear()
-        self._blocks.append(watch.since)
-        self._moments.append(watch.moments)
+        self._blocks.push(watch.since, watch.moments)
         self._update_range()
         self._watch = None
 
@@ -280,8 +274,8 @@ class SeriesDetector:
         return {
             "version": STATE_VERSION,
             "config": asdict(self.config),
-            "blocks": [_json_floats(b) for b in self._blocks],
-            "moments": [list(m) for m in self._moments],
+            "blocks": [_json_floats(b) for b in self._blocks.maxima_in_order()],
+            "moments": self._blocks.moments_in_order().tolist(),
             "part": _json_floats(self._part),
             "part_moments": self._part_moments.tolist(),
             "part_n": self._part_n,
@@ -302,8 +296,8 @@ class SeriesDetector:
         if d.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported detector state version {d.get('version')!r}")
         det = cls(AdsConfig(**d["config"]))
-        det._blocks.extend(_floats(b) for b in d["blocks"])
-        det._moments.extend([float(v) for v in m] for m in d["moments"])
+        for maxima, moments in zip(d["blocks"], d["moments"], strict=True):
+            det._blocks.push(_floats(maxima), moments)
         det._update_range()
         det._part, det._part_n = _floats(d["part"]), int(d["part_n"])
         det._part_moments = np.asarray(d["part_moments"], dtype=float)
@@ -319,15 +313,49 @@ class SeriesDetector:
         return det
 
 
-def _range_edge(blocks) -> np.ndarray:
-    """Per channel, the RANK-th highest block maximum (the highest while there are fewer
-    blocks), so that one odd block does not widen the range."""
-    if not blocks:
-        return np.full(CHANNELS, _EMPTY)
-    arr = np.asarray(blocks)
-    if len(arr) < RANK:
-        return arr.max(axis=0)
-    return np.partition(arr, len(arr) - RANK, axis=0)[len(arr) - RANK]
+class _Blocks:
+    """The last full blocks of the range: per block the channel maxima and the moments
+    (count, channel sums, channel sums of squares), in a ring of fixed capacity."""
+
+    def __init__(self, capacity: int) -> None:
+        self.maxima = np.full((capacity, CHANNELS), _EMPTY)
+        self.moments = np.zeros((capacity, 1 + 2 * CHANNELS))
+        self.count = self.head = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def push(self, maxima: Sequence[float], moments: Sequence[float]) -> None:
+        self.maxima[self.head], self.moments[self.head] = maxima, moments
+        self.head = (self.head + 1) % len(self.maxima)
+        self.count = min(self.count + 1, len(self.maxima))
+
+    def clear(self) -> None:
+        self.count = self.head = 0
+
+    def edge(self) -> np.ndarray:
+        """Per channel, the RANK-th highest block maximum (the highest while there are fewer
+        blocks), so that one odd block does not widen the range."""
+        filled = self.maxima[: self.count]
+        if not self.count:
+            return np.full(CHANNELS, _EMPTY)
+        if self.count < RANK:
+            return filled.max(axis=0)
+        return np.partition(filled, self.count - RANK, axis=0)[self.count - RANK]
+
+    def moments_total(self) -> np.ndarray:
+        return self.moments[: self.count].sum(axis=0)
+
+    def _in_order(self, rows: np.ndarray) -> np.ndarray:
+        if self.count < len(rows):
+            return rows[: self.count]
+        return np.concatenate([rows[self.head:], rows[: self.head]])
+
+    def maxima_in_order(self) -> np.ndarray:
+        return self._in_order(self.maxima)
+
+    def moments_in_order(self) -> np.ndarray:
+        return self._in_order(self.moments)
 
 
 def _moments(channels: np.ndarray) -> np.ndarray:
