@@ -150,3 +150,13 @@ def test_bad_settings_named() -> None:
         SeriesDetector(margin=-1.0)
     with pytest.raises(ValueError, match="unsupported detector state version"):
         SeriesDetector.from_state({"version": 1})
+
+
+def test_large_offset_keeps_its_precision() -> None:
+    """Moments are taken about the first value: fresh noise on a counter-like level of 1e9
+    alerts exactly where the same noise does at 50."""
+    fresh = np.random.default_rng(5).normal(0, 1.0, 8000)
+    fresh[6000] += 30
+    at_50 = SeriesDetector().score_many(times(8000), 50 + fresh).alerts
+    assert 6000 in at_50
+    assert SeriesDetector().score_many(times(8000), 1e9 + fresh).alerts == at_50

@@ -1,13 +1,17 @@
-"""Streaming anomaly detection for one series: records beyond the series' own recent range.
+"""Streaming anomaly detection for one series: beyond the series' own recent range.
 
 A ``SeriesDetector`` sees the points of one series (one Kapacitor group) in time order and
-watches three views of it: the value, its short mean (level shifts, drifts) and its short
-mean absolute step (bursts of volatility). A point is anomalous when one of them goes beyond
-everything that view showed over the last ``history`` points, by ``margin`` of that range's
-width. This is a calibration against the series' own recent behaviour: with exchangeable
-data a new record among ``history`` points has probability below ``1 / history`` (2.4e-4 by
-default) whatever the series' scale or distribution, so one threshold means the same thing on
-every series. Scoring starts after ``learn`` points; learning never stops (the range slides).
+watches six views of it: the value (both ways), its short mean over ``window`` points (level
+shifts, drifts; both ways), its short mean absolute step (bursts of volatility) and how many
+times the last value repeated (a stuck sensor). A point is anomalous when a view goes beyond
+the range it showed over the last ``history`` points by ``margin`` of the range's width AND
+lies ``min_sigma`` standard deviations from the view's mean over those points. The range's
+edge is the second-highest of its block maxima (RANK), so one odd block does not widen it.
+This calibrates every series against its own recent behaviour: for exchangeable data a point
+beyond all but one block of ``history`` points has probability about ``2 / history``, whatever
+the series' scale or distribution, so one threshold means the same thing on every series;
+``min_sigma`` keeps fresh noise from setting records. Scoring starts after ``learn`` points;
+learning never stops (the range slides).
 
 Alerts: anomalous points form a period that closes after ``close_after`` normal points; the
 point opening a period raises one alert unless the series alerted less than ``min_gap``
@@ -15,9 +19,10 @@ points before. A sustained change (the short mean staying outside its old range 
 ``relearn`` points after an alert) becomes the new normal: the range is rebuilt from the
 points since the alert, so the change is reported once and then forgotten.
 
-Speed: the range is kept as maxima of blocks of ``BLOCK`` points (the window is the last
-``history // BLOCK`` full blocks plus the current one), so a batch of points is scored with a
-few numpy operations per block and a short per-point loop for the alert state only.
+Speed: the range is kept as maxima and moments of blocks of ``BLOCK`` points (the window is
+the last ``history // BLOCK`` full blocks plus the current one), so a batch of points is
+scored with a few numpy operations per block and a short per-point loop for the alert state
+only. Moments are taken about the series' first value, so a large offset costs no precision.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class SeriesDetector:
         self._repeats = 0  # how many times the last value repeated the one before
         self._steps: list[float] = []  # last window - 1 absolute steps
         self._seen = 0
+        self._shift = np.zeros(CHANNELS)  # the first value on the value and mean views
         self._open: list[Any] | None = None  # [start_ns, last_ns, max_score]
         self._quiet = 0
         self._since_alert = cfg.min_gap  # the first alert is never held back
@@ -116,6 +122,9 @@ class SeriesDetector:
 
     def _score_finite(self, ts: Sequence[int], vals: np.ndarray, out: Scored,
                       positions: list[int] | None) -> None:
+        if not self._seen:
+            origin = float(vals[0])
+            self._shift = np.array([origin, -origin, origin, -origin, 0.0, 0.0])
         channels = self._channels(vals)
         i, n = 0, len(vals)
         while i < n:
@@ -151,14 +160,14 @@ class SeriesDetector:
         if not len(channels):
             return
         self._part = np.maximum(self._part, channels.max(axis=0)).tolist()
-        self._part_moments = self._part_moments + _moments(channels)
+        self._part_moments = self._part_moments + _moments(channels - self._shift)
         self._part_n += len(channels)
         self._seen += len(channels)
         watch = self._watch
         if watch is not None and watched_from < len(channels):
             since = channels[watched_from:]
             watch.since = np.maximum(watch.since, since.max(axis=0)).tolist()
-            watch.moments = (np.asarray(watch.moments) + _moments(since)).tolist()
+            watch.moments = (np.asarray(watch.moments) + _moments(since - self._shift)).tolist()
         if self._part_n == BLOCK:
             self._blocks.push(self._part, self._part_moments)
             self._part, self._part_n = [_EMPTY] * CHANNELS, 0
@@ -176,7 +185,7 @@ class SeriesDetector:
         variance = total[1 + CHANNELS:] / total[0] - self._centre**2
         self._scale = np.sqrt(np.maximum(variance, 0.0))
 
-    def _score_segment(self, ts, channels: np.ndarray, i: int, j: int, out: Scored,
+    def _score_segment(self, ts: Sequence[int], channels: np.ndarray, i: int, j: int, out: Scored,
                        positions: list[int] | None) -> int:
         """Score channels[i:j] (within one block); returns where scoring stopped (j, or
         the point after a re-learn, whose range changed)."""
@@ -188,7 +197,8 @@ class SeriesDetector:
                                 high[:, 5]])
         cfg = self.config
         margin = cfg.margin
-        beyond = (seg > high + margin * span) & (seg - self._centre >= cfg.min_sigma * self._scale)
+        deviation = seg - self._shift - self._centre
+        beyond = (seg > high + margin * span) & (deviation >= cfg.min_sigma * self._scale)
         beyond[:, 5] &= seg[:, 5] >= cfg.stuck_after
         flags = beyond.any(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -283,6 +293,7 @@ class SeriesDetector:
             "repeats": self._repeats,
             "steps": self._steps,
             "seen": self._seen,
+            "shift": self._shift.tolist(),
             "open": self._open,
             "quiet": self._quiet,
             "since_alert": self._since_alert,
@@ -304,6 +315,7 @@ class SeriesDetector:
         det._repeats = int(d["repeats"])
         det._tail, det._steps = [float(v) for v in d["tail"]], [float(v) for v in d["steps"]]
         det._seen, det._quiet = int(d["seen"]), int(d["quiet"])
+        det._shift = np.asarray(d["shift"], dtype=float)
         det._since_alert = int(d["since_alert"])
         det._open = list(d["open"]) if d["open"] else None
         if d["watch"]:
@@ -321,9 +333,6 @@ class _Blocks:
         self.maxima = np.full((capacity, CHANNELS), _EMPTY)
         self.moments = np.zeros((capacity, 1 + 2 * CHANNELS))
         self.count = self.head = 0
-
-    def __len__(self) -> int:
-        return self.count
 
     def push(self, maxima: Sequence[float], moments: Sequence[float]) -> None:
         self.maxima[self.head], self.moments[self.head] = maxima, moments
