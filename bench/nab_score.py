@@ -142,7 +142,7 @@ def plot_worst(ads: list[FileScore], alerts: dict[str, list[int]],
         path = out_dir / f"{Path(s.name).stem}.png"
         fig.savefig(path, dpi=80)
         plt.close(fig)
-        print(f"  saved {path.relative_to(ROOT)}")
+        print(f"  saved {path}")
 
 
 def run(nab_dir: Path = NAB_DIR, names: Sequence[str] | None = None
