@@ -220,16 +220,15 @@ def test_socket_mode_serves_several_connections_at_once():
     assert not os.path.exists(path)
 
 
-def test_point_outside_a_batch_is_dropped_even_when_bad_points_pass():
+def test_point_outside_a_batch_is_an_error_response_naming_it():
     client = spawn("rfc_classifier.py", "--mode", "batch")  # on_error "pass" by default
     assert client.init({}).success
     client.send(point_requests([point(1, v=1.0)]))
-    client.close_input()
-    assert client.wait() == 0
-    with pytest.raises(EOFError):
-        client.recv(timeout=5)
-    assert any("1 point(s) dropped" in line and "point outside a batch" in line
-               for line in client.stderr)
+    response = client.recv(timeout=5)
+    assert response.WhichOneof("message") == "error"
+    assert "point outside a batch" in response.error.error
+    assert "rfc_classifier_batch" in response.error.error
+    assert client.wait(timeout=5) == 1
 
 
 def _collections_for(points: int, *args: str) -> int:
