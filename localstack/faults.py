@@ -9,6 +9,7 @@ or unbounded memory is a fault.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import sys
@@ -150,3 +151,95 @@ def _error_response(client: UdfClient) -> str:
             return ""
         if response.WhichOneof("message") == "error":
             return response.error.error
+
+
+# -- malformed points ----------------------------------------------------------------------
+def _set(point: udf_pb2.Point, field: str, value) -> udf_pb2.Point:
+    for values in (point.fieldsDouble, point.fieldsInt, point.fieldsString, point.fieldsBool):
+        values.pop(field, None)
+    if value is None:
+        return point
+    {str: point.fieldsString, bool: point.fieldsBool, int: point.fieldsInt}.get(
+        type(value), point.fieldsDouble)[field] = value
+    return point
+
+
+BAD_VALUES = {
+    "missing": None,
+    "NaN": math.nan,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+    "string": "12.5",
+    "bool": True,
+    "huge": 1e308,
+}
+"""A bad value for a numeric field; each must be rejected with a reason naming it."""
+
+
+def spoil(point: udf_pb2.Point, field: str, kind: str) -> udf_pb2.Point:
+    """A copy of point whose `field` holds the bad value `kind` (a BAD_VALUES key)."""
+    bad = udf_pb2.Point()
+    bad.CopyFrom(point)
+    return _set(bad, field, BAD_VALUES[kind])
+
+
+def odd_but_valid(point: udf_pb2.Point, rng: random.Random) -> udf_pb2.Point:
+    """A good point made odd where no UDF looks: a 100 KB tag or a time before 1970."""
+    odd = udf_pb2.Point()
+    odd.CopyFrom(point)
+    if rng.random() < 0.5:
+        odd.tags["note"] = "x" * 100_000
+    else:
+        odd.time = -odd.time - 1
+    return odd
+
+
+def telemetry(rng: random.Random, t: int, machine: str = "m1") -> udf_pb2.Point:
+    """A machine telemetry point in AI4I's ranges, as rfc_classifier reads it."""
+    point = udf_pb2.Point(time=t, name="telemetry", database="db", retentionPolicy="autogen",
+                          group=f"machine={machine}")
+    point.tags["machine"] = machine
+    point.fieldsInt["product_type"] = rng.randrange(3)
+    air = rng.gauss(300.0, 2.0)
+    values = {"air_temperature": air, "process_temperature": air + rng.gauss(10.0, 1.0),
+              "rotational_speed": rng.gauss(1540.0, 180.0), "torque": rng.gauss(40.0, 10.0),
+              "tool_wear": rng.uniform(0.0, 250.0)}
+    point.fieldsDouble.update(values)
+    return point
+
+
+def sensor(rng: random.Random, t: int, group: str) -> udf_pb2.Point:
+    """A sensor reading as ads_model reads it: a daily-ish wave with noise and rare spikes."""
+    value = 20.0 + 5.0 * math.sin(t / 50.0) + rng.gauss(0.0, 0.3)
+    if rng.random() < 0.005:
+        value += 15.0
+    point = udf_pb2.Point(time=t, name="sensors", database="db", retentionPolicy="autogen",
+                          group=f"sensor={group}")
+    point.tags["sensor"] = group
+    point.fieldsDouble["value"] = value
+    return point
+
+
+@dataclass
+class Mixed:
+    """A stream with bad points among good ones; `good` in order, `bad` as (point, kind)."""
+
+    stream: list[udf_pb2.Point]
+    good: list[udf_pb2.Point]
+    bad: list[tuple[udf_pb2.Point, str]]
+
+
+def mixed_stream(good: list[udf_pb2.Point], field: str, bad_count: int,
+                 seed: int = 11) -> Mixed:
+    """Bad copies of random good points (every BAD_VALUES kind in turn) spliced in at random
+    places; a tenth of the good points made odd but valid."""
+    rng = random.Random(seed)
+    good = [odd_but_valid(p, rng) if rng.random() < 0.1 else p for p in good]
+    kinds = list(BAD_VALUES)
+    bad = [(spoil(rng.choice(good), field, kinds[i % len(kinds)]), kinds[i % len(kinds)])
+           for i in range(bad_count)]
+    stream = list(good)
+    for point, kind in bad:
+        point.fieldsString["fault"] = kind  # to find it again in the output
+        stream.insert(rng.randrange(len(stream) + 1), point)
+    return Mixed(stream, good, bad)

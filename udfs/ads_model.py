@@ -16,6 +16,8 @@ from udfkit.options import non_negative
 from udfkit.points import PointError, like, number
 
 MIN_LEARN = AdsConfig.long_window + 32  # what AdsConfig.check requires
+MAX_MAGNITUDE = 1e150
+"""Larger values are rejected: squares and window sums of the features stay finite."""
 
 
 def _at_least_min_learn(value: int) -> str | None:
@@ -68,7 +70,7 @@ class AdsModel(Handler):
         field = self.field
         for i, point in enumerate(points):
             try:
-                value = number(point, field)
+                value = number(point, field, MAX_MAGNITUDE)
             except PointError as exc:
                 self.reject(point, str(exc))
                 continue
@@ -79,8 +81,13 @@ class AdsModel(Handler):
             rows[1].append(point.time)
             rows[2].append(value)
         periods: dict[int, object] = {}
-        for group, (indices, times, values) in series.items():
-            scores = self._detector(group).score_many(times, values)
+        for group, (indices, times, values) in list(series.items()):
+            detector = self._detector(group)
+            scores = self.isolated(group, [points[i] for i in indices],
+                                   lambda: detector.score_many(times, values))  # noqa: B023
+            if scores is None:  # its state may be half-updated: the series starts over
+                del series[group], self.detectors[group]
+                continue
             self._annotate(points, indices, scores, periods)
         if periods or self._rejected:
             return self._ordered(points, series, periods)

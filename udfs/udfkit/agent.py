@@ -307,12 +307,11 @@ class Agent:
                 with self._inside("points"):
                     out = handler.points(points)
             except Exception as exc:  # one bad call must not end the task
-                handler.take_rejected()
-                self._point_errors(points, exc)
+                self._failed_call(points, exc, emit=True)
                 return
             passed = self._rejections()
-            if passed:  # keep the stream in time order
-                out = sorted([*out, *passed], key=lambda p: p.time)
+            if passed:
+                out = _in_input_order(points, out, passed)
             self._emit(out, entry_ns)
             return
         out: list[udf_pb2.Point] = []
@@ -339,6 +338,15 @@ class Agent:
             if self.handler.on_error == "pass":
                 passed.append(point)
         return passed
+
+    def _failed_call(self, points: list[udf_pb2.Point], exc: Exception, *, emit: bool) -> None:
+        """points()/batch() raised: points it had rejected keep their own reason, the rest
+        get the exception."""
+        rejected = self.handler.take_rejected()
+        for point, reason in rejected:
+            self._point_errors([point], PointError(reason), emit=emit)
+        seen = {id(point) for point, _ in rejected}
+        self._point_errors([p for p in points if id(p) not in seen], exc, emit=emit)
 
     def _point_errors(self, points: list[udf_pb2.Point], exc: Exception, *,
                       emit: bool = True) -> None:
@@ -489,8 +497,7 @@ class Agent:
             with self._inside("batch"):
                 result = self.handler.batch(batch)
         except Exception as exc:  # one bad batch must not end the task
-            self.handler.take_rejected()
-            self._point_errors(batch.points, exc, emit=False)
+            self._failed_call(batch.points, exc, emit=False)
             if self.handler.on_error == "pass":
                 self._emit_batch(batch)
             return
@@ -516,6 +523,20 @@ class Agent:
                                    tmax=max((p.time for p in batch.points), default=0))
             end.tags.update(begin.tags)
         self._respond(end=end)
+
+
+def _in_input_order(points: list[udf_pb2.Point], out: list[udf_pb2.Point],
+                    passed: list[udf_pb2.Point]) -> list[udf_pb2.Point]:
+    """Handler output and passed-on rejected points, in the order the points came in; a
+    point the handler made (not an input) stays right after the one before it."""
+    position = {id(point): i for i, point in enumerate(points)}
+    keyed, last = [], -1
+    for point in out:
+        last = position.get(id(point), last)
+        keyed.append((last, point))
+    keyed += [(position[id(point)], point) for point in passed]
+    keyed.sort(key=lambda item: item[0])
+    return [point for _, point in keyed]
 
 
 def _parse_request(message: bytes) -> udf_pb2.Request:
