@@ -18,6 +18,18 @@ if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
 fi
 
 log() { echo "install_kapacitor: $*" >&2; }
+
+# One build at a time per cache: a second caller waits, then finds the binaries.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  log "another build of kapacitor $version is running; waiting for it"
+  flock 9
+fi
+if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
 command -v go >/dev/null || { log "go is required"; exit 1; }
 command -v cargo >/dev/null || { log "cargo is required (flux links a Rust library)"; exit 1; }
 
