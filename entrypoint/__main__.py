@@ -67,12 +67,17 @@ class Entrypoint:
                 self.refused.add(name)
             else:
                 self.refused.discard(name)
-        # A refused task does not exist in Kapacitor: nothing to restart until it is fixed.
-        enabled = [n for n, t in self.config.tasks.items() if t.enabled and n not in self.refused]
         running = sum(statuses.get(n) == "executing" for n in names)
         log(f"{running} of {len(names)} task(s) executing, "
             f"{time.monotonic() - started:.1f}s after start")
-        self.supervisor.watch(enabled)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Supervise exactly the enabled tasks of the current config.json that Kapacitor
+        accepted: a removed task is let go, a refused one waits until it is defined."""
+        self.refused &= set(self.config.tasks)
+        self.supervisor.watch(n for n, t in self.config.tasks.items()
+                              if t.enabled and n not in self.refused)
 
     # -- run ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -95,7 +100,7 @@ class Entrypoint:
             time.sleep(TICK)
         status = self.kapacitord.stop()
         log(f"kapacitord exited on its own with status {status}")
-        return status
+        return status or 1  # never 0: whatever runs us must start us again
 
     def _watcher(self) -> Watcher | None:
         if not self.settings.dev_mode:
@@ -119,12 +124,16 @@ class Entrypoint:
         else:
             log(f"dev: changed {shown}: no task affected")
             self.config = plan.config
+        self._reconcile()
         if handlers_changed and not plan.restart_kapacitord:  # a restart defines them anyway
             self._define_handlers()
         return Watcher(watch_roots(self.config, home)) if reloaded else watcher
 
     def _apply(self, plan: Plan) -> None:
         old, self.config = self.config, plan.config
+        never_defined = plan.restart & self.refused  # Kapacitor refused them: define, not restart
+        plan.restart -= never_defined
+        plan.define |= never_defined
         started = time.monotonic()
         for name in sorted(plan.delete):
             log(f"dev: task {name}: removed from config.json, deleting it")
@@ -167,7 +176,7 @@ def main() -> int:
         return entrypoint.run()
     except Shutdown as why:
         log(f"{why}: stopping kapacitord")
-    except ApiError as exc:
+    except (ApiError, OSError) as exc:  # OSError: kapacitord stopped answering
         log(f"giving up: {exc}")
         return _stop(entrypoint) or 1
     status = _stop(entrypoint)

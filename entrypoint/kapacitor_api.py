@@ -67,18 +67,16 @@ class KapacitorApi:
                     task_type: str = "stream", vars: Mapping[str, Any] | None = None,
                     enabled: bool = False) -> dict:
         """Create the task, or replace its definition if it exists (it keeps its status)."""
-        body: dict[str, Any] = {"id": task_id, "type": task_type, "dbrps": list(dbrps),
-                                "script": script,
+        body: dict[str, Any] = {"type": task_type, "dbrps": list(dbrps), "script": script,
                                 "status": "enabled" if enabled else "disabled"}
         if vars:
             body["vars"] = dict(vars)
         try:
-            return self._call("POST", "/kapacitor/v1/tasks", body)
-        except ApiError as exc:
-            if "already exists" not in str(exc):
-                raise
-            body.pop("id")
             return self._call("PATCH", f"/kapacitor/v1/tasks/{task_id}", body)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: no such task yet
+                raise
+        return self._call("POST", "/kapacitor/v1/tasks", {"id": task_id, **body})
 
     def set_status(self, task_id: str, enabled: bool) -> dict:
         status = "enabled" if enabled else "disabled"
@@ -147,7 +145,7 @@ class KapacitorApi:
         try:
             answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")
         except ApiError as exc:
-            if "unknown topic" in str(exc):
+            if exc.status == 404:  # no such topic (yet)
                 return {}
             raise
         return {event["id"]: event["state"] for event in answer.get("events", [])}

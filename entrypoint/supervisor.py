@@ -3,8 +3,10 @@
 A task fails in two ways: it could not start (enabled, executing=false, error
 set), or a node failed later (Kapacitor 1.8 keeps it "executing" and only logs
 the error; kapacitord.py reports those). The only cure is disable+enable.
-Restarts back off exponentially (1s, 2s, 4s ... 60s) so a UDF that dies at once
-does not spin; the back-off is forgotten once the task has run healthy a while.
+The first restart is immediate (a UDF killed or hung once should cost seconds of
+data, not a back-off); further restarts back off exponentially (1s, 2s, 4s ... 60s)
+so a UDF that dies at once does not spin; the count is forgotten once the task has
+run healthy a while.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ HEALTHY_RESET = 120.0
 
 
 def backoff(failures: int) -> float:
-    """Delay before the n-th consecutive restart (n >= 1)."""
-    return min(MAX_DELAY, FIRST_DELAY * 2 ** (failures - 1))
+    """Delay before the n-th consecutive restart (n >= 1): none for the first."""
+    return 0.0 if failures <= 1 else min(MAX_DELAY, FIRST_DELAY * 2 ** (failures - 2))
 
 
 @dataclass
@@ -42,8 +44,10 @@ class Supervisor:
         self.health: dict[str, Health] = {}
 
     def watch(self, names: Iterable[str]) -> None:
-        """The enabled tasks to look after (replaces the previous set)."""
-        names = list(names)
+        """The enabled tasks to look after (replaces the previous set; logged when it changes)."""
+        names = sorted(names)
+        if names != sorted(self.health):
+            log(f"supervising {len(names)} task(s): {', '.join(names) or 'none'}")
         self.health = {n: self.health.get(n, Health()) for n in names}
 
     def forget(self, name: str) -> None:

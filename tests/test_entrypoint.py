@@ -192,7 +192,7 @@ stream
 """
 
 
-def test_task_whose_udf_dies_is_restarted(start, tmp_path):
+def test_task_whose_udf_dies_is_executing_again_within_5_s(start, tmp_path):
     home = make_home(tmp_path)
     (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
     # Kapacitor notices a dead UDF only at the keepalive timeout, hence a short one.
@@ -203,9 +203,11 @@ def test_task_whose_udf_dies_is_restarted(start, tmp_path):
     entry.wait_tasks(["fragile"])
     now = time.time_ns()
     entry.api.write(f"probe v=1 {now}\nprobe die=1 {now + 1}\n", db="telemetry")
-    entry.wait_log(r"task fragile: failed: .+; restarting in 1s")
+    entry.wait_log(r"task fragile: failed: .+; restarting in 0s")
+    noticed = time.monotonic()
     entry.wait_log(r"task fragile: restarted \(restart #1, after: .+\)")
     assert wait_for(lambda: entry.api.task("fragile")["executing"], 10)
+    assert time.monotonic() - noticed < 5.0, "executing again later than 5 s after the error"
     entry.api.write(f"probe v=42 {now + 2}\n", db="telemetry")
 
     def last_value():
@@ -340,3 +342,75 @@ def test_dev_mode_restarts_only_what_changed(start, tmp_path):
     assert wait_for(lambda: entry.api.task("fragile")["executing"])
     assert entry.api.task("avg")["last-enabled"] == enabled_at["avg"]
     assert "redefining" not in entry.log_text().split("UDF code changed")[-1]
+
+
+def test_dev_mode_lets_a_removed_task_go_and_defines_a_refused_one(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    (home / "tick_scripts" / "broken.tick").write_text(BROKEN_TICK)
+    (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
+    config = minimal_config()
+    config["udfs"].append({"name": "dying", "script": "dying.py", "mode": "stream",
+                           "timeout": "10s"})
+    config["tasks"] += [task("broken", "broken.tick", "moving_average"),
+                        task("fragile", "dying.tick", "dying")]
+    entry = start(config, home=home, DEV_MODE="true", SUPERVISE_INTERVAL="0.2")
+    entry.wait_log(r"supervising 2 task\(s\): avg, fragile")
+    entry.wait_log("DEV_MODE: watching")
+
+    # a refused task whose UDF code changes is defined (and refused again), never "restarted"
+    with (home / "udfs" / "moving_average.py").open("a") as script:
+        script.write("# edited\n")
+    entry.wait_log(r"dev: task broken: defining")
+    entry.wait_log(r"task broken: refused: .*invalid TICKscript")
+    assert "task broken: restart failed" not in entry.log_text()
+
+    # a task removed from config.json is deleted and no longer supervised
+    config["tasks"] = [t for t in config["tasks"] if t["name"] != "fragile"]
+    (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
+    entry.wait_log(r"dev: task fragile: removed from config.json, deleting it")
+    entry.wait_log(r"supervising 1 task\(s\): avg")
+    assert "fragile: cannot read its state" not in entry.log_text()
+    assert entry.alive()
+
+
+def test_kapacitord_killed_makes_the_entrypoint_exit_non_zero_at_once(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    entry = start(minimal_config(), home=home)
+    entry.wait_tasks(["avg"])
+    pid = int(subprocess.run(["pgrep", "-f", f"kapacitord -config {tmp_path / 'conf'}"],
+                             capture_output=True, text=True, check=True).stdout.split()[0])
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    status = entry.proc.wait(timeout=10)
+    assert time.monotonic() - killed < 5.0
+    assert status != 0
+    assert "kapacitord exited on its own with status 137" in entry.log_text()
+
+
+HANG_TICK = """
+stream
+    |from()
+        .measurement('probe')
+    @probe()
+        .sleep(3600.0)
+    |httpOut('out')
+"""
+
+
+def test_a_hung_udf_is_noticed_named_and_its_task_restarted(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "hang.tick").write_text(HANG_TICK)
+    config = {"udfs": [{"name": "probe", "script": "probe.py", "mode": "stream",
+                        "timeout": "2s"}],
+              "tasks": [task("stuck", "hang.tick", "probe")]}
+    entry = start(config, home=home)
+    entry.wait_tasks(["stuck"])
+    enabled_at = entry.api.task("stuck")["last-enabled"]
+    entry.api.write(f"probe v=1 {time.time_ns()}\n", db="telemetry")
+    hung_at = time.monotonic()
+    entry.wait_log(r"task stuck: failed: .*handler probe\.point\(\) has been running", 2 + 15)
+    assert wait_for(lambda: entry.api.task("stuck")["last-enabled"] != enabled_at, 10)
+    assert wait_for(lambda: entry.api.task("stuck")["executing"], 10)
+    assert time.monotonic() - hung_at < 2 + 15, "restart later than the UDF timeout + 15 s"
