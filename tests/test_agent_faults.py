@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +20,10 @@ from localstack.faults import (
     wait_with_rusage,
 )
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
+from tests.conftest import ROOT
+from tests.testbed import wait_for
 from udfkit import framing, snapshot, udf_pb2
+from udfkit.client import UdfClient
 
 BROKEN_KEEPALIVE = framing.frame(bytes([3 << 3 | 2, 0xFF]))
 
@@ -154,3 +163,54 @@ def test_restore_that_raises_gives_a_fresh_handler_not_a_half_restored_one():
     client.send(point_requests([point(1, v=1.0)]))
     assert read_points(client, 1)[0].fieldsInt["count"] == 1  # not 0: count was reset by Init
     client.close_input()
+
+
+def _socket_server(path: str, **popen) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket",
+                               path], **popen)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server
+
+
+def test_socket_file_is_0660_whatever_the_umask(tmp_path):
+    path = str(tmp_path / "mirror.sock")
+    server = _socket_server(path, preexec_fn=lambda: os.umask(0))
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    finally:
+        server.terminate()
+        server.wait(timeout=5)
+
+
+def test_socket_connection_is_closed_only_after_its_reader_stopped(tmp_path):
+    """A closed descriptor's number is reused by the next connection, so a reader left
+    blocked on it would go on to read another connection's requests. After the agent of
+    a connection ends (the peer still connected), no reader thread may be left."""
+    path = str(tmp_path / "mirror.sock")
+    server = _socket_server(path)
+    threads = Path(f"/proc/{server.pid}/task")
+    kept = []
+    try:
+        idle = len(list(threads.iterdir()))
+        for _ in range(20):  # whether a reader is inside its read at the close is a race
+            conn = socket.socket(socket.AF_UNIX)
+            conn.connect(path)
+            kept.append(conn)
+            client = UdfClient(conn.fileno(), conn.fileno())
+            client.send(point_requests([point(1, v=1.0)]))  # before Init: the agent ends
+            assert "before a successful Init" in _error(client)
+        assert wait_for(lambda: len(list(threads.iterdir())) == idle, 5), \
+            f"{len(list(threads.iterdir())) - idle} thread(s) left behind by ended connections"
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(path)
+        kept.append(conn)
+        client = UdfClient(conn.fileno(), conn.fileno())
+        assert client.info().wants == udf_pb2.STREAM
+        assert client.init({}).success
+    finally:
+        for conn in kept:
+            conn.close()
+        server.terminate()
+        server.wait(timeout=5)

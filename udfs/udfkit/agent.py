@@ -89,6 +89,7 @@ class Agent:
         profiling: bool = False,
         tune_gc: bool = True,
         log_stream: Any = None,
+        on_hang: Callable[[], None] | None = None,
     ) -> None:
         self._factory = handler_factory
         self.handler = handler_factory()
@@ -100,6 +101,8 @@ class Agent:
         self._profiling = profiling
         self._tune_gc = tune_gc
         self._log_stream = log_stream or sys.stderr
+        self._on_hang = on_hang or (lambda: os._exit(2))
+        self.reader: threading.Thread | None = None
         self._context = TaskContext()
         self._init_args: tuple[dict[str, Any], TaskContext] | None = None
         self._batch: Batch | None = None
@@ -121,8 +124,8 @@ class Agent:
     def run(self) -> int:
         """Serve until the input closes (exit status 0) or a protocol error (1)."""
         heap.GcClock.install()
-        reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
-        reader.start()
+        self.reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
+        self.reader.start()
         try:
             while True:
                 items = self._take()
@@ -259,13 +262,14 @@ class Agent:
                 f"the UDF timeout ({timeout:.1f} s): taken as hung, the task must restart")
 
     def _abort(self, message: str) -> None:
-        """From the reader thread, while the worker is stuck: ErrorResponse, then exit."""
+        """From the reader thread, while the worker is stuck: ErrorResponse, then on_hang
+        (exit the process; a socket server closes just this connection)."""
         self.log("ERROR", message)
         error = Response(error=udf_pb2.ErrorResponse(error=message)).SerializeToString()
         try:
             self._out.send_now(framing.frame(error), timeout=1.0)
         finally:
-            os._exit(2)
+            self._on_hang()
 
     # -- points --------------------------------------------------------------
     def _points(self, run: list[bytes], entry_ns: int) -> None:
