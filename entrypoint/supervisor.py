@@ -21,7 +21,8 @@ from entrypoint.log import log
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
-HEALTHY_RESET = 120.0
+HEALTHY_RESET = 10.0
+"""Seconds a task must execute after a restart before a new failure counts as a new incident."""
 
 
 def backoff(failures: int) -> float:

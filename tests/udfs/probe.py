@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "udfs"))
@@ -10,7 +11,8 @@ from udfkit import BOOL, DOUBLE, STRING, Handler, Opt, run
 
 
 class Probe(Handler):
-    """Per-point handler: `sleep` seconds per point; raises on points that carry `fail_field`.
+    """Per-point handler: `sleep` seconds per point; raises on points that carry `fail_field`,
+    never returns from points that carry `hang_field`.
 
     With `init_once`, a second Init in the same process raises (as a model that became
     unreadable would); its state is a point count, and restore() raises on a state
@@ -23,6 +25,7 @@ class Probe(Handler):
         Opt("fail_field", STRING, "boom"),
         Opt("on_error", STRING, "drop", choices=("drop", "pass")),
         Opt("init_once", BOOL, False),
+        Opt("hang_field", STRING, "hang"),
     )
     snapshot_version = 1
     inits = 0
@@ -32,6 +35,7 @@ class Probe(Handler):
         if options["init_once"] and Probe.inits > 1:
             raise RuntimeError("init ran twice")
         self.sleep, self.fail_field = options["sleep"], options["fail_field"]
+        self.hang_field = options["hang_field"]
         self.on_error = options["on_error"]
         self.count = 0
 
@@ -45,6 +49,8 @@ class Probe(Handler):
     def point(self, point):
         if self.sleep:
             time.sleep(self.sleep)
+        if self.hang_field in point.fieldsDouble:
+            threading.Event().wait()  # a deadlock: never returns
         if self.fail_field in point.fieldsDouble:
             raise ValueError(f"refusing field {self.fail_field}")
         self.count += 1
