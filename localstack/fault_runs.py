@@ -30,7 +30,8 @@ BAD_LP = {
 }
 """Bad values line protocol can carry (it has no NaN or infinity: the protocol-level
 cases in localstack.faults cover those)."""
-UNREPRESENTABLE = {"NaN": "NaN", "+inf": "+Inf", "-inf": "-Inf"}
+REFUSED_LP = {"NaN": "NaN", "+inf": "+Inf", "-inf": "-Inf", "100 KB tag": None}
+"""What Kapacitor's parser refuses (HTTP 400, the whole write): each is sent on its own."""
 
 UDF_TASKS = {
     "rfc_classifier": ("telemetry", "machine", "torque", "@rfc_classifier()"),
@@ -55,11 +56,15 @@ def _good_line(udf: str, rng: random.Random, i: int, base_ns: int) -> str:
     return f"sensors,sensor=s{i % 3} value={value!r}"
 
 
+def _with_tag(line: str, size: int) -> str:
+    name, rest = line.split(",", 1)
+    return f"{name},note={'x' * size},{rest}"
+
+
 def _odd(line: str, rng: random.Random, t: int) -> tuple[str, int]:
-    """A good line made odd where no UDF looks: a 100 KB tag or a time before 1970."""
+    """A good line made odd where no UDF looks: an 8 KB tag or a time before 1970."""
     if rng.random() < 0.5:
-        name, rest = line.split(",", 1)
-        return f"{name},note={'x' * 100_000},{rest}", t
+        return _with_tag(line, 8192), t
     return line, -t
 
 
@@ -83,6 +88,7 @@ class PointsRun:
     changed: int = 0  # good points missing from the output or scored differently
     bad_counted: int = 0  # bad points the UDF counted as failed (dropped or passed on)
     bad_scored: int = 0  # bad points that came out with a score: never allowed
+    refusable: int = 0  # lines Kapacitor's parser cannot take, each in its own write
     refused_writes: int = 0  # writes Kapacitor refused (HTTP 400)
     deaths: int = 0
     reasons: dict[str, str] = field(default_factory=dict)  # a reason per bad kind (rfc)
@@ -90,7 +96,21 @@ class PointsRun:
     @property
     def ok(self) -> bool:
         return (self.changed == 0 and self.bad_counted == self.bad and self.bad_scored == 0
-                and self.deaths == 0 and self.good_out == self.good)
+                and self.deaths == 0 and self.good_out == self.good
+                and self.refused_writes == self.refusable)
+
+
+def refused_lines(udf: str, count: int, seed: int = 12) -> list[str]:
+    """Lines Kapacitor's parser refuses: NaN, infinities, a 100 KB tag."""
+    rng = random.Random(seed)
+    field_name, kinds = UDF_TASKS[udf][2], list(REFUSED_LP)
+    lines = []
+    for i in range(count):
+        line, kind = _good_line(udf, rng, i, 0), kinds[i % len(kinds)]
+        line = _with_tag(line, 100_000) if REFUSED_LP[kind] is None \
+            else _spoil(line, field_name, REFUSED_LP[kind]).rstrip()
+        lines.append(f"{line} {time.time_ns()}")
+    return lines
 
 
 def lines_for(udf: str, good: int, bad: int, seed: int = 11) -> tuple[list[str], list[str]]:
@@ -146,8 +166,9 @@ def run_points(kap: Kapacitord, collector: Collector, udf: str, good: int, bad: 
                per_write: bool, timeout: float = 300.0) -> PointsRun:
     """One clean and one faulty task for `udf`; compare their outputs."""
     tag = f"{udf}_{'each' if per_write else 'one'}_{time.monotonic_ns()}"
-    stream, good_lines = lines_for(udf, good, bad)
-    run = PointsRun(udf, per_write, good, bad)
+    refusable = refused_lines(udf, max(4, bad // 20))
+    stream, good_lines = lines_for(udf, good, bad - len(refusable))
+    run = PointsRun(udf, per_write, good, bad - len(refusable), refusable=len(refusable))
     for kind, db in (("clean", f"{tag}_clean"), ("faulty", f"{tag}_faulty")):
         kap.api.define_task(f"{tag}_{kind}", tick(udf, collector.url(f"/{tag}/{kind}")),
                             [{"db": db, "rp": "autogen"}], enabled=True)
@@ -155,8 +176,9 @@ def run_points(kap: Kapacitord, collector: Collector, udf: str, good: int, bad: 
         if not info.get("executing"):
             raise RuntimeError(f"task {tag}_{kind} did not start: {info.get('error')}")
     _write(kap, f"{tag}_clean", good_lines, per_write=False)
-    run.refused_writes = _write(kap, f"{tag}_faulty", stream, per_write)
-    expected_faulty = good + (bad if udf == "rfc_classifier" else 0)  # rfc passes bad points on
+    run.refused_writes = _write(kap, f"{tag}_faulty", refusable, per_write=True)
+    run.refused_writes += _write(kap, f"{tag}_faulty", stream, per_write)
+    expected_faulty = good + (run.bad if udf == "rfc_classifier" else 0)  # rfc passes them on
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (
             _scored(collector, f"/{tag}/clean", udf) < good
@@ -364,3 +386,86 @@ def run_kapacitord_kills(kapacitor_bin, work, count: int) -> Recovery:
         finally:
             entry.stop()
     return result
+
+
+# -- soak ---------------------------------------------------------------------------------
+SOAK_TICK = """
+stream
+    |from()
+        .measurement('{measurement}')
+        .groupBy('{tag}')
+    {call}
+    |where(lambda: isPresent("{score}"))
+    |httpOut('out')
+"""
+
+
+def _rss_mb(pid: int) -> float:
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _emitted(kap: Kapacitord, task: str, prefix: str) -> int:
+    stats = kap.api.task(task)["stats"]["node-stats"]
+    return next(v["emitted"] for k, v in stats.items() if k.startswith(prefix))
+
+
+def soak_row(bin_dir, work, seconds: float, rate: int) -> tuple[str, str, str, bool]:
+    """`rate` points/s, half to rfc_classifier and half to ads_model, for `seconds`:
+    points written = points scored, and each UDF's RSS growth after a warm-up."""
+    from localstack.kapacitord import udf_function
+
+    functions = [udf_function("rfc_classifier", "rfc_classifier.py", timeout="20s"),
+                 udf_function("ads_model", "ads_model.py", timeout="20s")]
+    kap = Kapacitord(bin_dir, work, functions)
+    try:
+        for udf in UDF_TASKS:
+            measurement, tag, _, call = UDF_TASKS[udf]
+            score = SCORE_FIELDS[udf][0]
+            kap.api.define_task(f"soak_{udf}", SOAK_TICK.format(
+                measurement=measurement, tag=tag, call=call, score=score),
+                [{"db": "soak", "rp": "autogen"}], enabled=True)
+            kap.api.wait_task(f"soak_{udf}", 60)
+        pids = {udf: _pid_of(f"udfs/{udf}.py") for udf in UDF_TASKS}
+        rng = random.Random(1)
+        sent = 0
+        start = time.monotonic()
+        warm_rss: dict[str, float] = {}
+        step = 0.1
+        per_step = max(2, int(rate * step)) // 2
+        while time.monotonic() - start < seconds:
+            t0 = time.time_ns()
+            lines = [f"{_good_line(udf, rng, sent + i, 0)} {t0 + i}"
+                     for udf in UDF_TASKS for i in range(per_step)]
+            kap.api.write("\n".join(lines) + "\n", db="soak")
+            sent += per_step
+            if not warm_rss and time.monotonic() - start >= min(60.0, seconds / 5):
+                warm_rss = {u: _rss_mb(p) for u, p in pids.items() if p}
+            next_at = start + (sent / per_step) * step
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        elapsed = time.monotonic() - start
+        end_rss = {u: _rss_mb(p) for u, p in pids.items() if p}
+        deadline = time.monotonic() + 60
+        scored = {}
+        while time.monotonic() < deadline:
+            scored = {u: _emitted(kap, f"soak_{u}", "where") for u in UDF_TASKS}
+            if all(n >= sent for n in scored.values()):
+                break
+            time.sleep(0.5)
+        growth = {u: (end_rss[u] - warm_rss[u]) / warm_rss[u] * 100 for u in end_rss
+                  if warm_rss.get(u)}
+        ok = all(n == sent for n in scored.values()) and growth and \
+            all(g < 5.0 for g in growth.values())
+        figures = "; ".join(
+            f"{u}: {sent:,} in, {scored[u]:,} scored, RSS {warm_rss.get(u, 0):.0f} → "
+            f"{end_rss.get(u, 0):.0f} MB ({growth.get(u, float('nan')):+.1f} %)"
+            for u in UDF_TASKS)
+        return (f"{elapsed / 60:.1f} minutes at {2 * per_step / step:,.0f} points/s "
+                "(half to each of two ML tasks)",
+                "points in = points out; UDF RSS growth < 5 %", figures, bool(ok))
+    finally:
+        kap.stop()
