@@ -91,8 +91,8 @@ class Entrypoint:
                 changed = watcher.changes()
                 if changed:
                     watcher = self._on_changes(changed, watcher)
-            for name, error in self.kapacitord.failed_tasks():
-                self.supervisor.failed(name, error)
+            for name, error, when in self.kapacitord.failed_tasks():
+                self.supervisor.failed(name, error, when)
             due = self.supervisor.next_due()
             if now >= next_check or (due is not None and now >= due):
                 next_check = now + self.settings.check_interval
@@ -147,7 +147,8 @@ class Entrypoint:
             self.boot()
             return
         for name in sorted(plan.define):
-            log(f"dev: task {name}: {'redefining' if name in old.tasks else 'defining'}")
+            known = name in old.tasks and name not in self.refused  # Kapacitor has it
+            log(f"dev: task {name}: {'redefining' if known else 'defining'}")
         for name in sorted(plan.restart):
             if self.config.tasks[name].enabled:
                 log(f"dev: task {name}: UDF code changed, restarting")

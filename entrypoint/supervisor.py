@@ -36,12 +36,15 @@ class Health:
     restart_at: float | None = None
     healthy_since: float | None = None
     error: str = ""
+    restarted_wall: float = 0.0  # epoch seconds of the last restart
 
 
 class Supervisor:
-    def __init__(self, api: KapacitorApi, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, api: KapacitorApi, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.api = api
         self.clock = clock
+        self.wall = wall
         self.health: dict[str, Health] = {}
 
     def watch(self, names: Iterable[str]) -> None:
@@ -69,10 +72,14 @@ class Supervisor:
                 continue
             self._judge(name, health, info)
 
-    def failed(self, name: str, error: str) -> None:
-        """kapacitord logged a failure of this task: schedule its restart."""
-        if name in self.health:
-            self._fail(name, self.health[name], error)
+    def failed(self, name: str, error: str, when: float | None = None) -> None:
+        """kapacitord logged a failure of this task (at epoch `when`): schedule its restart,
+        unless the failure is of the run before our last restart (a late keepalive timeout
+        after the UDF's own ErrorResponse, say)."""
+        health = self.health.get(name)
+        if health is None or (when is not None and when < health.restarted_wall):
+            return
+        self._fail(name, health, error)
 
     def _fail(self, name: str, health: Health, error: str) -> None:
         if health.restart_at is not None:
@@ -89,6 +96,7 @@ class Supervisor:
         if health.restart_at is not None:
             if now >= health.restart_at:
                 health.restart_at = None
+                health.restarted_wall = self.wall()
                 error = kapacitor_tasks.restart(self.api, name)
                 outcome = f"restart failed: {error}" if error else "restarted"
                 log(f"task {name}: {outcome} (restart #{health.failures}, after: {health.error})")

@@ -306,3 +306,22 @@ def test_log_handler_relative_path_is_taken_from_the_data_dir(tmp_path):
     handler = AlertHandler(id="h", topic="t", kind="log", options={"path": "alerts/t.log"})
     assert options(handler, tmp_path) == {"path": str(tmp_path.resolve() / "alerts/t.log")}
     assert (tmp_path / "alerts").is_dir()
+
+
+def test_a_udf_error_response_is_a_failure_and_a_late_echo_of_it_is_ignored():
+    wall = [1000.0]
+    api = FakeApi()
+    supervisor = Supervisor(api, clock=lambda: 0.0, wall=lambda: wall[0])
+    supervisor.watch(["t"])
+    line = ('ts=1970-01-01T00:16:39.500Z lvl=error msg="received error message" '
+            'service=kapacitor task_master=main task=t node=udf2 '
+            'err="handler probe.point() has been running for 3.0 s"')
+    name, error, when = task_error(line)
+    assert (name, error, when) == ("t", "handler probe.point() has been running for 3.0 s", 999.5)
+    supervisor.failed(name, error, when)
+    supervisor.check()
+    assert api.calls == [("t", False), ("t", True)]
+    late = ('ts=1970-01-01T00:16:39.900Z lvl=error msg="encountered error" service=kapacitor '
+            'task_master=main task=t node=udf2 err="keepalive timedout"')
+    supervisor.failed(*task_error(late))  # logged before our restart: the old run's
+    assert supervisor.health["t"].restart_at is None and supervisor.health["t"].failures == 1
