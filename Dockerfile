@@ -25,7 +25,7 @@ RUN if [ -f /tmp/env/conda-lock.yml ]; then \
             --channel conda-forge --file /tmp/env/conda_requirements.txt; \
     fi \
     && micromamba clean --all --yes \
-    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib"
+    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 
 # --- stage 2: the runtime image --------------------------------------------------------------
 FROM kapacitor:${KAPACITOR_VERSION}
@@ -34,6 +34,7 @@ FROM kapacitor:${KAPACITOR_VERSION}
 # at build time below instead. PYTHONUNBUFFERED: UDF stderr lines reach Kapacitor's log as
 # they happen.
 ENV KAPACITOR_UDFS_HOME=/opt/kapacitor-udfs \
+    KAPACITOR_DATA_DIR=/var/lib/kapacitor \
     KAPACITOR_CONF_DIR=/var/lib/kapacitor/conf \
     PATH=/opt/conda/envs/udfs/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -48,6 +49,7 @@ COPY --chown=0:0 udfs/ udfs/
 COPY --chown=0:0 tick_scripts/ tick_scripts/
 COPY --chown=0:0 config/ config/
 COPY --chown=0:0 models/ models/
+COPY --chown=0:0 kapacitorkit/ kapacitorkit/
 COPY --chown=0:0 entrypoint/ entrypoint/
 
 # Make sure `kapacitor` can read everything but write nothing, whatever the umask of the
@@ -56,7 +58,8 @@ COPY --chown=0:0 entrypoint/ entrypoint/
 RUN find /opt/kapacitor-udfs \
         \( -type d ! -perm -0555 -o -type f ! -perm -0444 -o -perm /0022 \) \
         -exec chmod a+rX,go-w {} + \
-    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/entrypoint
+    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/kapacitorkit \
+        /opt/kapacitor-udfs/entrypoint
 
 # /var/lib/kapacitor is the base image's VOLUME, owned by `kapacitor` (made by the .deb);
 # the entrypoint writes the rendered kapacitor.conf under KAPACITOR_CONF_DIR there.

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from entrypoint.kapacitor_api import KapacitorApi
-from localstack.process import Process, free_port
+from kapacitorkit.api import KapacitorApi
+from kapacitorkit.ports import free_port
+from localstack.process import Process
 
 ROOT = Path(__file__).resolve().parent.parent
 

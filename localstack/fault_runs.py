@@ -14,8 +14,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from entrypoint.kapacitor_api import ApiError
 from entrypoint.supervisor import HEALTHY_RESET
+from kapacitorkit.api import ApiError
 from localstack.collector import Collector
 from localstack.kapacitord import Kapacitord
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import KapacitorApi
+from kapacitorkit.api import KapacitorApi
 from localstack.entrypoint import Entrypoint, make_home
 from tests.testbed import ROOT, wait_for
 
