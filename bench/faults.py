@@ -22,12 +22,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "udfs"), str(ROOT)]
-
-from localstack import fault_runs, faults  # noqa: E402
-from localstack.collector import Collector  # noqa: E402
-from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function  # noqa: E402
+from localstack import fault_runs, faults
+from localstack.collector import Collector
+from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function
 
 Row = tuple[str, str, str, bool]
 

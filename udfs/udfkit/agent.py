@@ -109,6 +109,8 @@ class Agent:
         self._vectorised = type(self.handler).is_vectorised()
         self._initialised = False
         self._busy: tuple[float, str] | None = None  # (monotonic start, "handler.method")
+        self._progress = 0  # points a run of point() calls has finished
+        self._watch: tuple[tuple[float, str], int, float] | None = None  # reader's last look
         self._last_keepalive = 0.0
         self.timeout: float | None = None  # learnt from Kapacitor's keepalive interval
         self.points_in = self.points_out = self.point_errors = 0
@@ -250,16 +252,31 @@ class Agent:
         return True
 
     def _hung_handler(self) -> str | None:
-        """Learn the timeout from the keepalive interval; describe a handler call past it."""
+        """Learn the timeout from the keepalive interval; describe a handler stuck past it.
+
+        Stuck: inside one call (or one run of point() calls) with no point finished
+        since the last look, for longer than the timeout.
+        """
         now = time.monotonic()
         if self._last_keepalive and now - self._last_keepalive >= _MIN_KEEPALIVE_INTERVAL:
             self.timeout = 2 * (now - self._last_keepalive)
         self._last_keepalive = now
-        busy, timeout = self._busy, self.timeout
-        if busy is None or timeout is None or now - busy[0] <= timeout:
+        busy, progress, watch = self._busy, self._progress, self._watch
+        if busy is None:
+            self._watch = None
             return None
-        return (f"handler {busy[1]} has been running for {now - busy[0]:.1f} s, longer than "
-                f"the UDF timeout ({timeout:.1f} s): taken as hung, the task must restart")
+        if watch is None or watch[0] is not busy:
+            since = busy[0]  # a call we have not seen yet
+        elif watch[1] != progress:
+            since = now  # it finished points since the last look
+        else:
+            since = watch[2]
+        self._watch = (busy, progress, since)
+        if self.timeout is None or now - since <= self.timeout:
+            return None
+        return (f"handler {busy[1]} has been running for {now - since:.1f} s without "
+                f"progress, longer than the UDF timeout ({self.timeout:.1f} s): taken as "
+                "hung, the task must restart")
 
     def _abort(self, message: str) -> None:
         """From the reader thread, while the worker is stuck: ErrorResponse, then on_hang
@@ -321,6 +338,7 @@ class Agent:
         out: list[udf_pb2.Point] = []
         with self._inside("point"):  # one mark per run (at most max_batch points)
             for point in points:
+                self._progress += 1
                 try:
                     result = handler.point(point)
                 except Exception as exc:  # one bad point must not end the task
