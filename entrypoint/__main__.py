@@ -18,9 +18,9 @@ from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
-from kapacitorkit import binaries
+from kapacitorkit import auth, binaries
 from kapacitorkit.api import ApiError, KapacitorApi
-from kapacitorkit.ports import PortInUse, ensure_free
+from kapacitorkit.ports import PortInUse, ensure_free, free_port
 
 READY_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
@@ -42,7 +42,8 @@ class Entrypoint:
     def __init__(self, settings: Settings, config: config_json.Config) -> None:
         self.settings = settings
         self.config = config
-        self.api = KapacitorApi(settings.kapacitor_url)
+        self.credentials = auth.from_env()
+        self.api = KapacitorApi(settings.kapacitor_url, credentials=self.credentials)
         self.supervisor = Supervisor(self.api)
         self.kapacitord: Kapacitord | None = None
         self.refused: set[str] = set()
@@ -51,13 +52,33 @@ class Entrypoint:
     def boot(self) -> None:
         """Start kapacitord on a freshly rendered config and bring every task up."""
         started = time.monotonic()
-        self.kapacitord = Kapacitord(self.settings, write_conf(self.config, self.settings))
+        if self.credentials is not None:
+            self._ensure_user()
+        self.kapacitord = Kapacitord(self.settings, write_conf(
+            self.config, self.settings, auth="off" if self.credentials is None else "on"))
         self.kapacitord.start()
         self.api.wait_ready(READY_TIMEOUT, alive=self.kapacitord.alive)
         log(f"kapacitord ready at {self.settings.kapacitor_url} "
             f"({time.monotonic() - started:.1f}s)")
         self._define_handlers()
         self._start_tasks(list(self.config.tasks), started)
+
+    def _ensure_user(self) -> None:
+        """Kapacitor's API needs a user before it can be asked to make one: start it once on
+        a private loopback port with its user store but no HTTP authentication, make the
+        user an admin with the given password, and stop it."""
+        port = free_port()
+        private = dataclasses.replace(self.settings, http_bind=f"127.0.0.1:{port}")
+        server = Kapacitord(private, write_conf(self.config, private, auth="users",
+                                                name="kapacitor-users.conf"), echo=False)
+        server.start()
+        try:
+            api = KapacitorApi(f"http://127.0.0.1:{port}", credentials=None)
+            api.wait_ready(READY_TIMEOUT, alive=server.alive)
+            done = api.ensure_admin(self.credentials)
+            log(f"authentication on: user {self.credentials.username} {done}")
+        finally:
+            server.stop()
 
     def _define_handlers(self) -> None:
         statuses = alert_handlers.define_all(self.api, self.config.alert_handlers,
@@ -245,7 +266,11 @@ def run(settings: Settings) -> int:
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
-    entrypoint = Entrypoint(settings, config)
+    try:
+        entrypoint = Entrypoint(settings, config)
+    except auth.AuthError as exc:
+        print(f"entrypoint: invalid credentials: {exc}", file=sys.stderr, flush=True)
+        return 2
     try:
         entrypoint.boot()
         return entrypoint.run()

@@ -40,14 +40,15 @@ def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
     return functions
 
 
-def write_conf(config: Config, settings: Settings) -> str:
+def write_conf(config: Config, settings: Settings, auth: str = "off",
+               name: str = "kapacitor.conf") -> str:
     """Render kapacitor.conf into the writable conf dir; return its path."""
     settings.conf_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.conf_dir / "kapacitor.conf"
+    path = settings.conf_dir / name
     path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
-                           log_level=settings.log_level))
+                           log_level=settings.log_level, auth=auth))
     return str(path)
 
 

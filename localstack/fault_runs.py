@@ -166,6 +166,7 @@ def run_points(kap: Kapacitord, collector: Collector, udf: str, good: int, bad: 
                per_write: bool, timeout: float = 300.0) -> PointsRun:
     """One clean and one faulty task for `udf`; compare their outputs."""
     tag = f"{udf}_{'each' if per_write else 'one'}_{time.monotonic_ns()}"
+    kap.api.timeout = max(kap.api.timeout, timeout)  # a write returns once the tasks took it
     refusable = refused_lines(udf, max(4, bad // 20))
     stream, good_lines = lines_for(udf, good, bad - len(refusable))
     run = PointsRun(udf, per_write, good, bad - len(refusable), refusable=len(refusable))

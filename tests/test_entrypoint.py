@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from kapacitorkit.api import KapacitorApi
+from kapacitorkit.api import ApiError, KapacitorApi
+from kapacitorkit.auth import Credentials
 from localstack.entrypoint import Entrypoint, make_home
 from tests.testbed import ROOT, wait_for
 
@@ -362,3 +363,36 @@ def test_a_hung_udf_is_noticed_named_and_its_task_restarted(start, tmp_path):
     assert wait_for(lambda: entry.api.task("stuck")["last-enabled"] != enabled_at, 10)
     assert wait_for(lambda: entry.api.task("stuck")["executing"], 10)
     assert time.monotonic() - hung_at < 2 + 15, "restart later than the UDF timeout + 15 s"
+
+
+def test_optional_authentication_from_a_mounted_password_file(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    secret = tmp_path / "secrets" / "kapacitor_password"
+    secret.parent.mkdir()
+    secret.write_text("s3cret-from-a-file\n")
+    entry = start(minimal_config(), home=home, KAPACITOR_USERNAME="ops",
+                  KAPACITOR_PASSWORD_FILE=str(secret))
+    entry.wait_log(r"authentication on: user ops created")
+    entry.wait_tasks(["avg"])
+    anonymous = KapacitorApi(entry.api.base, credentials=None)
+    with pytest.raises(ApiError) as refused:
+        anonymous.task("avg")
+    assert refused.value.status == 401
+    assert not anonymous.ping()
+    wrong = KapacitorApi(entry.api.base, credentials=Credentials("ops", "guess"))
+    with pytest.raises(ApiError) as refused:
+        wrong.task("avg")
+    assert refused.value.status == 401
+    user = KapacitorApi(entry.api.base, credentials=Credentials("ops", "s3cret-from-a-file"))
+    assert user.ping() and user.task("avg")["executing"]
+    assert "s3cret" not in entry.log_text()
+    assert "s3cret" not in (tmp_path / "conf" / "kapacitor.conf").read_text()
+
+
+def test_incomplete_credentials_stop_the_start_naming_the_variable(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    entry = start(minimal_config(), home=home, KAPACITOR_USERNAME="ops")
+    assert entry.proc.wait(timeout=30) == 2
+    assert "KAPACITOR_PASSWORD or KAPACITOR_PASSWORD_FILE: missing" in entry.log_text()
