@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from kapacitorkit.api import ApiError
 from localstack.kapacitord import udf_function
 from tests.testbed import wait_for
 
@@ -76,5 +77,7 @@ stream
 def test_init_error_names_the_option(kapacitord):
     kap = kapacitord([udf_function("mirror", "mirror.py")])
     script = STREAM_TICK.replace("@mirror()", "@mirror().bogus(1)")
-    with pytest.raises(Exception, match="bogus"):
+    with pytest.raises(ApiError) as refused:
         kap.api.define_task("bad", script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
+    assert refused.value.status == 400
+    assert 'no method or property "bogus"' in str(refused.value)
