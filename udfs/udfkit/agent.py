@@ -246,7 +246,8 @@ class Agent:
             raise ProtocolError(f"malformed keepalive request: {exc}") from exc
         hung = self._hung_handler()
         if hung:
-            self._abort(hung)
+            self._abort(hung)  # does not return in process mode
+            raise ProtocolError(hung)  # socket mode: this connection ends here
         reply = Response(keepalive=udf_pb2.KeepaliveResponse(time=stamp))
         self._out.send_now(framing.frame(reply.SerializeToString()))
         return True
