@@ -73,7 +73,8 @@ rm -rf "$bin_dir.tmp" && mkdir -p "$bin_dir.tmp"
   export RUSTC_WRAPPER="$here/scripts/rustc-cap-lints.sh"
   # flux pins an old toolchain in rust-toolchain; build with the installed one.
   export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-stable}"
-  export GOFLAGS="-mod=mod -buildvcs=false"
+  # -mod=readonly: the build never rewrites go.mod/go.sum; a missing checksum is an error.
+  export GOFLAGS="-mod=readonly -buildvcs=false"
   ldflags="-X main.version=${version#v} -X main.branch=$version -X main.commit=go-module"
   run "downloading modules and compiling kapacitord (flux's Rust library through cargo)" \
     go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitord" \
