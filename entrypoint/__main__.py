@@ -6,7 +6,7 @@ import signal
 import sys
 import time
 
-from entrypoint import alert_handlers, tasks
+from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
 from entrypoint.kapacitor_api import ApiError, KapacitorApi
@@ -159,14 +159,22 @@ def main() -> int:
         print(f"entrypoint: invalid configuration:\n{exc}", file=sys.stderr, flush=True)
         return 2
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
+    problem = container.unwritable([settings.conf_dir, settings.data_dir])
+    if problem:
+        print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
     entrypoint = Entrypoint(settings, config)
     try:
+        container.wait_for_influxdb(settings.influxdb_url, settings.influxdb_wait)
         entrypoint.boot()
         return entrypoint.run()
     except Shutdown as why:
         log(f"{why}: stopping kapacitord")
+    except container.Unreachable as exc:
+        log(f"giving up: {exc}")
+        return 1
     except ApiError as exc:
         log(f"giving up: {exc}")
         return _stop(entrypoint) or 1

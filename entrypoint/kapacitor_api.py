@@ -88,8 +88,10 @@ class KapacitorApi:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}",
                           query={"dot-view": "labels", "script-format": "raw"})
 
-    def tasks(self) -> list[dict]:
-        return self._call("GET", "/kapacitor/v1/tasks", query={"fields": "status"})["tasks"]
+    def tasks(self, fields: str = "status") -> list[dict]:
+        """Every task (id and the comma-separated `fields`), in one request."""
+        return self._call("GET", "/kapacitor/v1/tasks",
+                          query={"fields": fields, "limit": "1000"})["tasks"]
 
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/kapacitor/v1/tasks/{task_id}")

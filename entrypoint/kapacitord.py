@@ -46,7 +46,7 @@ def write_conf(config: Config, settings: Settings) -> str:
     path = settings.conf_dir / "kapacitor.conf"
     path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
-                           log_level=settings.log_level))
+                           log_level=settings.log_level, hostname=settings.hostname))
     return str(path)
 
 

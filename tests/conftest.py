@@ -10,4 +10,4 @@ for path in (ROOT / "udfs", ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-pytest_plugins = ["tests.testbed"]
+pytest_plugins = ["tests.testbed", "tests.dockerbed"]
