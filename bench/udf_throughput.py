@@ -74,10 +74,10 @@ def rfc_one_row_dataframes(points, sample: int = 300) -> None:
     import numpy as np
     import pandas as pd
 
-    from mlkit.manifest import load_verified, model_path
+    from mlkit.manifest import load_pickle
     from mlkit.rfc import RAW_FEATURES
 
-    model = load_verified(model_path("rfc.joblib"))
+    model = load_pickle("rfc.joblib")
     start = time.perf_counter()
     for p in points[:sample]:
         row = {name: float(p.fieldsDouble.get(name, p.fieldsInt.get(name, 0)))

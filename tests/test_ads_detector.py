@@ -14,7 +14,7 @@ from sklearn.ensemble import IsolationForest
 
 from mlkit.ads import AdsModel, SeriesDetector
 from mlkit.iforest import flatten
-from mlkit.manifest import load_verified
+from mlkit.manifest import load_pickle
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = 300 * 10**9  # 5 minutes in ns
@@ -75,7 +75,7 @@ def test_quiet_on_flat_noisy_series() -> None:
 
 
 def test_pretrained_model_needs_no_learning() -> None:
-    model = load_verified(ROOT / "models" / "ads.joblib")
+    model = load_pickle("ads.joblib")
     assert isinstance(model, AdsModel)
     det = SeriesDetector(model=model)
     ts, values = seasonal(200)

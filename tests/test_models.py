@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mlkit import rfc
-from mlkit.manifest import ModelError, load_verified, sha256_file, write_manifest
+from mlkit.manifest import ModelError, load_pickle, sha256_file, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -21,10 +21,11 @@ DATA = ROOT / "training_data_sets"
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    """A copy of the shipped rfc model and manifest that tests may damage."""
+def model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$MODELS_DIR with a copy of the shipped rfc model that tests may damage."""
     shutil.copy(MODELS / "rfc.joblib", tmp_path / "rfc.joblib")
     write_manifest(tmp_path, ["rfc.joblib"])
+    monkeypatch.setenv("MODELS_DIR", str(tmp_path))
     return tmp_path
 
 
@@ -46,8 +47,8 @@ def test_import_is_light() -> None:
 
 
 def test_shipped_manifest_loads_both_models() -> None:
-    assert isinstance(load_verified(MODELS / "rfc.joblib"), rfc.FailurePredictor)
-    assert load_verified(MODELS / "ads.joblib").rows
+    assert isinstance(load_pickle("rfc.joblib"), rfc.FailurePredictor)
+    assert load_pickle("ads.joblib").rows
 
 
 def test_tampered_file_refused(model_dir: Path) -> None:
@@ -55,19 +56,19 @@ def test_tampered_file_refused(model_dir: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=r"rfc\.joblib.*expected sha256"):
-        load_verified(path)
+    with pytest.raises(ModelError, match=r"^model: .*rfc\.joblib.*expected sha256"):
+        load_pickle("rfc.joblib")
 
 
 def test_missing_file_and_entry_refused(model_dir: Path) -> None:
     with pytest.raises(ModelError, match=r"not found: .*nope\.joblib"):
-        load_verified(model_dir / "nope.joblib")
+        load_pickle("nope.joblib")
     shutil.copy(model_dir / "rfc.joblib", model_dir / "other.joblib")
     with pytest.raises(ModelError, match=r"other\.joblib is not listed"):
-        load_verified(model_dir / "other.joblib")
+        load_pickle("other.joblib")
     (model_dir / "manifest.json").unlink()
     with pytest.raises(ModelError, match="manifest not found"):
-        load_verified(model_dir / "rfc.joblib")
+        load_pickle("rfc.joblib")
 
 
 def test_metadata_matches_models() -> None:
@@ -78,7 +79,7 @@ def test_metadata_matches_models() -> None:
         assert meta["model_sha256"] == digest == manifest[f"{name}.joblib"]
         assert set(meta["versions"]) == {"python", "numpy", "sklearn", "joblib"}
     meta = json.loads((MODELS / "rfc.json").read_text())
-    model = load_verified(MODELS / "rfc.joblib")
+    model = load_pickle("rfc.joblib")
     assert tuple(meta["features"]) == model.features == rfc.FEATURES
     assert tuple(meta["raw_features"]) == rfc.RAW_FEATURES
     assert meta["threshold"] == model.threshold
@@ -88,7 +89,7 @@ def test_metadata_matches_models() -> None:
 def test_shipped_rfc_f1_floor() -> None:
     raw, y = rfc.ai4i_raw(pd.read_csv(DATA / "ai4i2020.csv"))
     _, x_test, _, y_test = rfc.split(raw, y)
-    metrics = rfc.evaluate(load_verified(MODELS / "rfc.joblib"), x_test, y_test)
+    metrics = rfc.evaluate(load_pickle("rfc.joblib"), x_test, y_test)
     assert metrics["f1"] >= 0.85, metrics
 
 
@@ -99,16 +100,21 @@ def _train(out: Path) -> dict:
     return {n: json.loads((out / f"{n}.json").read_text()) for n in ("rfc", "ads")}
 
 
-def test_training_is_reproducible(tmp_path: Path) -> None:
+def _load_from(directory: Path, name: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MODELS_DIR", str(directory))
+    return load_pickle(name)
+
+
+def test_training_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = _train(tmp_path / "a"), _train(tmp_path / "b")
     for name in ("rfc", "ads"):
         assert first[name]["metrics"] == second[name]["metrics"]
     raw, _ = rfc.ai4i_raw(pd.read_csv(DATA / "ai4i2020.csv"))
-    labels_a, proba_a = load_verified(tmp_path / "a" / "rfc.joblib").predict(raw)
-    labels_b, proba_b = load_verified(tmp_path / "b" / "rfc.joblib").predict(raw)
+    labels_a, proba_a = _load_from(tmp_path / "a", "rfc.joblib", monkeypatch).predict(raw)
+    labels_b, proba_b = _load_from(tmp_path / "b", "rfc.joblib", monkeypatch).predict(raw)
     assert np.array_equal(labels_a, labels_b) and np.array_equal(proba_a, proba_b)
-    ads_a = load_verified(tmp_path / "a" / "ads.joblib")
-    assert ads_a.to_dict() == load_verified(tmp_path / "b" / "ads.joblib").to_dict()
+    ads_a = _load_from(tmp_path / "a", "ads.joblib", monkeypatch)
+    assert ads_a.to_dict() == _load_from(tmp_path / "b", "ads.joblib", monkeypatch).to_dict()
 
 
 def test_feature_matrix_shape_checked() -> None:

@@ -44,13 +44,13 @@ class AdsModel(Handler):
         import sklearn.ensemble  # noqa: F401 - loads here (Init), not on a group's first fit
 
         from mlkit import ads
-        from mlkit.manifest import load_verified, model_path
+        from mlkit.manifest import load_pickle
 
         self.ads = ads
         self.field = options["field"]
         self.score_field, self.flag_field = options["score_field"], options["flag_field"]
         self.on_error = options["on_error"]
-        self.model = load_verified(model_path(options["model"])) if options["model"] else None
+        self.model = load_pickle(options["model"]) if options["model"] else None
         self.overrides = {"refit_every": options["refit_every"]}
         if self.model is None:
             self.overrides["learn"] = options["learn"]

@@ -16,7 +16,7 @@ def _options() -> tuple[Opt, ...]:
     fields = tuple(Opt(name, STRING, name, help=f"point field (or tag) holding {name}")
                    for name in RAW_FEATURES)
     return (
-        Opt("model", STRING, "rfc.joblib", help="model file, relative to $MODELS_DIR"),
+        Opt("model", STRING, "rfc.joblib", help="file in $MODELS_DIR, listed in its manifest"),
         *fields,
         Opt("prediction_field", STRING, "prediction"),
         Opt("probability_field", STRING, "failure_probability"),
@@ -48,9 +48,9 @@ class RfcClassifier(Handler):
     options = _options()
 
     def init(self, options, context):
-        from mlkit.manifest import load_verified, model_path
+        from mlkit.manifest import load_pickle
 
-        self.model = load_verified(model_path(options["model"]))
+        self.model = load_pickle(options["model"])
         if tuple(self.model.raw_features) != RAW_FEATURES:
             raise OptionError(f"model: {options['model']} expects inputs "
                               f"{self.model.raw_features}, this UDF reads {RAW_FEATURES}")

@@ -105,8 +105,8 @@ class UdfClient:
         return self.request(Request(info=udf_pb2.InfoRequest())).info
 
     def init(self, options: Mapping[str, Any], task: str = "replay",
-             node: str = "udf1") -> udf_pb2.InitResponse:
-        return self.request(init_request(options, task, node)).init
+             node: str = "udf1", timeout: float = 10.0) -> udf_pb2.InitResponse:
+        return self.request(init_request(options, task, node), timeout).init
 
     def wait(self, timeout: float = 10.0) -> int | None:
         return self.proc.wait(timeout=timeout) if self.proc is not None else None
