@@ -165,7 +165,7 @@ def test_killed_udf_is_running_again_within_15s(stack: Stack) -> None:
     box = stack.kapacitor
     before = udf_pids(box)
     victim = before["moving_average.py"]
-    box.exec("kill", "-9", *map(str, victim))
+    box.exec("python", "-c", f"import os; [os.kill(p, 9) for p in {sorted(victim)}]")
     killed = time.monotonic()
 
     def replaced() -> bool:
@@ -217,7 +217,7 @@ def test_unhealthy_when_a_task_cannot_run_on_a_custom_bind(kapacitor_image: str,
     for path in (tmp_path, config, *config.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)
     box = Container.run(kapacitor_image, "--read-only", "--tmpfs", "/tmp",
-                        "--tmpfs", "/var/lib/kapacitor:uid=0,mode=1777",
+                        "--tmpfs", "/var/lib/kapacitor:mode=1777",
                         "-v", f"{config}:/opt/kapacitor-udfs/config:ro",
                         "-e", "KAPACITOR_HTTP_BIND=:9200", *FAST_HEALTH)
     try:
