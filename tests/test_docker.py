@@ -101,6 +101,23 @@ def udf_pids(box: Container) -> dict[str, set[int]]:
     return {k: set(v) for k, v in json.loads(box.exec("python", "-c", code)).items()}
 
 
+# -- the image ---------------------------------------------------------------------------------
+
+
+def test_image_has_the_pinned_env_and_no_build_secret(kapacitor_image: str) -> None:
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    code = ("import importlib.metadata as m, json, os, sys; print(json.dumps({'prefix': "
+            "sys.prefix, 'tmp': os.listdir('/tmp'), 'secrets': os.path.exists('/run/secrets'), "
+            f"'pins': {{n: m.version(n) for n in {sorted(pins)}}}}}))")
+    found = json.loads(docker("run", "--rm", "--label", LABEL, "--entrypoint", "python",
+                              kapacitor_image, "-c", code).stdout)
+    assert found["prefix"] == "/opt/conda/envs/udfs"
+    assert found["pins"] == pins
+    assert found["tmp"] == [] and not found["secrets"], "a build file was left in the image"
+    assert "image" in REPORT  # built, timed and sized by the fixture
+
+
 # -- the running container ---------------------------------------------------------------------
 
 
