@@ -65,14 +65,14 @@ FROM runtime-${PYTHON_ENV}
 
 # PYTHONDONTWRITEBYTECODE: the root filesystem may be read-only; the code is byte-compiled
 # at build time below instead. PYTHONUNBUFFERED: UDF stderr lines reach Kapacitor's log as
-# they happen. XDG_CACHE_HOME: kapacitord keeps a cache under $HOME/.cache, and $HOME of
-# `kapacitor` is the data volume; /tmp is the container's scratch space.
+# they happen. HOME: kapacitord writes a cache under $HOME/.cache (its Snowflake driver's OCSP
+# responses), and the home of `kapacitor` is the data volume; /tmp is the scratch space.
 ENV KAPACITOR_UDFS_HOME=/opt/kapacitor-udfs \
     KAPACITOR_CONF_DIR=/var/lib/kapacitor/conf \
     PATH=/opt/conda/envs/udfs/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    XDG_CACHE_HOME=/tmp/.cache
+    HOME=/tmp
 
 # Code and models: root-owned and read-only for the user that runs them (no chown).
 WORKDIR /opt/kapacitor-udfs

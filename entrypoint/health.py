@@ -17,7 +17,7 @@ from entrypoint.settings import Settings
 def problems(api: KapacitorApi, expected: list[str]) -> list[str]:
     """What is wrong, one line each; [] when healthy."""
     try:
-        tasks = {t["id"]: t for t in api.tasks("status,executing,error")}
+        tasks = {t["id"]: t for t in api.tasks("status", "executing", "error")}
     except (ApiError, OSError, ValueError) as exc:
         return [f"kapacitord does not answer at {api.base}: {exc}"]
     found = []

@@ -46,7 +46,7 @@ class Tasks:
     def __init__(self, tasks: list[dict]) -> None:
         self.base, self.listed = "http://k:9092", tasks
 
-    def tasks(self, fields: str) -> list[dict]:
+    def tasks(self, *fields: str) -> list[dict]:
         return self.listed
 
 
@@ -61,7 +61,7 @@ def test_health_wants_every_expected_task_executing() -> None:
 
 def test_health_reports_an_unreachable_kapacitord() -> None:
     class Down(Tasks):
-        def tasks(self, fields: str) -> list[dict]:
+        def tasks(self, *fields: str) -> list[dict]:
             raise ConnectionRefusedError("refused")
 
     assert health.problems(Down([]), ["a"])[0].startswith("kapacitord does not answer at")

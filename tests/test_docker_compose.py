@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import KapacitorApi
+from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from tests.dockerbed import COMPOSE, ROOT, docker, ensure_base_images, influx_rows, poll, unique
 from tests.test_docker import TASKS, udf_pids
 
@@ -84,7 +84,7 @@ def wait_executing(api: KapacitorApi) -> None:
     def executing() -> bool:
         try:
             states = {t["id"]: t for t in api.tasks("executing")}
-        except OSError:
+        except (OSError, ApiError):
             return False
         return all(states.get(n, {}).get("executing") for n in TASKS)
     poll(executing, 240, f"all of {TASKS} executing")
