@@ -35,7 +35,7 @@ RUN --mount=type=secret,id=extra_ca,mode=0444 \
     fi \
     && micromamba clean --all --yes \
     && rm -f /tmp/ca.pem \
-    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib"
+    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 
 FROM kapacitor:${KAPACITOR_VERSION} AS runtime-conda
 # The env keeps its path: conda envs are not relocatable. Root-owned, world-readable.
@@ -57,7 +57,7 @@ RUN --mount=type=secret,id=extra_ca \
     && PIP_CERT="$ca" /opt/conda/envs/udfs/bin/pip install --no-cache-dir \
         --disable-pip-version-check --only-binary=:all: -r /tmp/env/requirements.txt \
     && rm -rf /tmp/env /tmp/ca.pem \
-    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib"
+    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 
 # --- the runtime image -----------------------------------------------------------------------
 # hadolint ignore=DL3006
@@ -68,6 +68,7 @@ FROM runtime-${PYTHON_ENV}
 # they happen. HOME: kapacitord writes a cache under $HOME/.cache (its Snowflake driver's OCSP
 # responses), and the home of `kapacitor` is the data volume; /tmp is the scratch space.
 ENV KAPACITOR_UDFS_HOME=/opt/kapacitor-udfs \
+    KAPACITOR_DATA_DIR=/var/lib/kapacitor \
     KAPACITOR_CONF_DIR=/var/lib/kapacitor/conf \
     PATH=/opt/conda/envs/udfs/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -80,6 +81,7 @@ COPY --chown=0:0 udfs/ udfs/
 COPY --chown=0:0 tick_scripts/ tick_scripts/
 COPY --chown=0:0 config/ config/
 COPY --chown=0:0 models/ models/
+COPY --chown=0:0 kapacitorkit/ kapacitorkit/
 COPY --chown=0:0 entrypoint/ entrypoint/
 
 # Make sure `kapacitor` can read everything but write nothing, whatever the umask of the
@@ -88,7 +90,8 @@ COPY --chown=0:0 entrypoint/ entrypoint/
 RUN find /opt/kapacitor-udfs \
         \( -type d ! -perm -0555 -o -type f ! -perm -0444 -o -perm /0022 \) \
         -exec chmod a+rX,go-w {} + \
-    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/entrypoint
+    && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/kapacitorkit \
+        /opt/kapacitor-udfs/entrypoint
 
 # /var/lib/kapacitor is the base image's VOLUME, owned by `kapacitor`; the entrypoint writes
 # the rendered kapacitor.conf under KAPACITOR_CONF_DIR there.

@@ -1,46 +1,53 @@
-# Every project command; README.md explains them. Python comes from PATH (PYTHON=...).
-PYTHON ?= python3
-export PYTHONPATH := $(CURDIR)/udfs:$(CURDIR)
+# Every project command; README.md explains them. Python is the project's .venv, where the
+# project is installed as a package (pip install -e .): no PYTHONPATH, no sys.path edits.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 GRPC_TOOLS := grpcio-tools==1.64.3
 # 1.64.3 generates protobuf 5.26 code, which every protobuf runtime from 5.26 to 7.x accepts.
 # The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
 PROTOBUF_COMPAT := 5.26.1 6.33.6
 
-.PHONY: test lint deps protobuf-compat kapacitor models proto bench nab demo
+.PHONY: test lint deps venv protobuf-compat kapacitor models proto bench nab demo
 
-test: lint protobuf-compat  ## the full suite: lint, unit and real kapacitord/influxd tests
+test:  ## set-up (once), then lint and the full suite against real kapacitord/influxd
+	bash scripts/setup.sh test
+	$(MAKE) --no-print-directory lint protobuf-compat
 	$(PYTHON) -m pytest
 
-protobuf-compat:
+protobuf-compat: venv
 	@for v in $(PROTOBUF_COMPAT); do [ -d .cache/protobuf-$$v ] || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
 			--target .cache/protobuf-$$v protobuf==$$v || exit 1; done
 
-lint:
+lint: venv
 	$(PYTHON) -m ruff check .
 
-deps:  ## Python packages for tests, lint, benchmarks and the demo
-	$(PYTHON) -m pip install --quiet -r requirements-dev.txt
+deps:  ## everything the demo and the tests need (scripts/setup.sh: apt as root, .venv, kapacitord)
+	bash scripts/setup.sh test
+
+venv:  ## only .venv: the project installed as a package, with requirements-dev.txt
+	bash scripts/setup.sh venv
 
 kapacitor:  ## build (or find cached) kapacitord at the version pinned in tools/kapacitor/go.mod
 	bash scripts/install_kapacitor.sh
 
-models:  ## retrain every model and rewrite models/manifest.json (deterministic)
+models: venv  ## retrain every model and rewrite models/manifest.json (deterministic)
 	$(PYTHON) -m mlkit.train all
 
-proto:  ## regenerate udfs/udfkit/udf_pb2.py from udf.proto
+proto: venv  ## regenerate udfs/udfkit/udf_pb2.py from udf.proto
 	$(PYTHON) -m pip install --quiet --target .cache/grpc-tools $(GRPC_TOOLS)
 	cd udfs/udfkit && PYTHONPATH=$(CURDIR)/.cache/grpc-tools \
 		$(PYTHON) -m grpc_tools.protoc -I. --python_out=. udf.proto
 
-bench:  ## throughput and latency figures (not a test)
+bench: venv  ## throughput and latency figures (not a test)
 	$(PYTHON) bench/agent_throughput.py
 	$(PYTHON) bench/udf_throughput.py
 
-nab:  ## NAB-style scores of ads_model and the reference detectors
+nab: venv  ## NAB-style scores of ads_model and the reference detectors
 	$(PYTHON) bench/nab_score.py
 
-demo:  ## influxd + kapacitord through the entrypoint, the simulator, and what was detected
+demo:  ## set-up (once), then influxd + kapacitord through the entrypoint, the simulator, the report
+	bash scripts/setup.sh demo
 	$(PYTHON) scripts/demo.py
 
 include make/lock.mk

@@ -1,13 +1,16 @@
 """Run one sample end to end: the entrypoint on the sample's config.json, its points in,
 each task's results out. Usage: python Samples/run_sample.py Samples/<name> [--keep]
 
-Needs a kapacitord (KAPACITORD, PATH, or the one scripts/install_kapacitor.sh built) and an
-InfluxDB 1.x at INFLUXDB_URL (default http://localhost:8086).
+Servers of its own on free loopback ports: kapacitord (KAPACITORD, the build of
+scripts/install_kapacitor.sh, or PATH) through the entrypoint, and influxd (Debian's
+influxdb) unless INFLUXDB_URL names one. KAPACITOR_HTTP_BIND picks Kapacitor's address; if
+that port is taken the sample stops at once, naming it, and touches nothing there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -20,13 +23,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from entrypoint.settings import url_from_bind
+from kapacitorkit.api import KapacitorApi
+from kapacitorkit.ports import PortInUse, ensure_free, free_port
+from localstack.influxd import Influxd, query, series_rows
+from localstack.kapacitord import find_kapacitord
 
-from entrypoint.kapacitor_api import KapacitorApi  # noqa: E402
-from entrypoint.settings import url_from_bind  # noqa: E402
-from localstack.influxd import query, series_rows  # noqa: E402
-from localstack.kapacitord import find_kapacitord  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def influx_ready(url: str, db: str) -> None:
@@ -34,8 +37,8 @@ def influx_ready(url: str, db: str) -> None:
     try:
         urllib.request.urlopen(f"{url}/ping", timeout=3).close()
     except OSError as exc:
-        sys.exit(f"run_sample: no InfluxDB at {url} ({exc}); start one (influxd, or "
-                 "docker run -p 8086:8086 influxdb:1.8) or set INFLUXDB_URL")
+        sys.exit(f"run_sample: no InfluxDB at INFLUXDB_URL={url} ({exc}); unset it to let "
+                 "the sample start its own influxd")
     query(url, f'CREATE DATABASE "{db}"')
 
 
@@ -89,12 +92,31 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave it running (Ctrl-C stops)")
     args = parser.parse_args()
     config = json.loads((args.sample / "config.json").read_text())
-    influx_url = os.environ.get("INFLUXDB_URL", "http://localhost:8086")
+    bind = os.environ.get("KAPACITOR_HTTP_BIND") or f"127.0.0.1:{free_port()}"
+    try:
+        ensure_free(bind, "run_sample: Kapacitor's HTTP address (KAPACITOR_HTTP_BIND)")
+    except PortInUse as exc:
+        sys.exit(str(exc))
+    work = Path(tempfile.mkdtemp(prefix="sample-"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        influx_url = os.environ.get("INFLUXDB_URL")
+        if not influx_url:
+            (work / "influxd").mkdir()
+            try:
+                influxd = Influxd(work / "influxd")
+            except RuntimeError as exc:
+                sys.exit(f"run_sample: {exc}")
+            stack.callback(influxd.stop)
+            influx_url = influxd.url
+        return run(args, config, bind, influx_url, work)
+
+
+def run(args: argparse.Namespace, config: dict, bind: str, influx_url: str, work: Path) -> int:
+    """The entrypoint on the sample, its points in, the rows out; stopped at the end."""
     databases = output_databases(args.sample)
     for db in ("telemetry", *databases):
         influx_ready(influx_url, db)
-    bind = os.environ.get("KAPACITOR_HTTP_BIND", "127.0.0.1:9092")
-    work = Path(tempfile.mkdtemp(prefix="sample-"))
     env = {**os.environ, "KAPACITOR_CONFIG_JSON": str(args.sample.resolve() / "config.json"),
            "KAPACITOR_UDFS_HOME": str(ROOT), "KAPACITOR_CONF_DIR": str(work / "conf"),
            "KAPACITOR_DATA_DIR": str(work / "data"), "KAPACITORD": find_kapacitord(),
@@ -111,12 +133,12 @@ def main() -> int:
         api.write(lines, db="telemetry", precision="s")
         print("\n".join(settled_results(influx_url, databases, since)), flush=True)
         if args.keep:
+            print(f"Kapacitor at {api.base}, InfluxDB at {influx_url}; Ctrl-C stops", flush=True)
             return proc.wait()
     finally:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
     return proc.returncode
 
 

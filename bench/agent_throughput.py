@@ -21,13 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+from stdio_driver import drive, framed_points, handshake
+
+from udfkit import udf_pb2
+from udfkit.client import UdfClient
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "udfs"), str(ROOT / "bench")]
-
-from stdio_driver import drive, framed_points, handshake  # noqa: E402
-
-from udfkit import udf_pb2  # noqa: E402
-from udfkit.client import UdfClient  # noqa: E402
 
 
 def make_points(n: int) -> list[udf_pb2.Point]:
@@ -77,7 +76,7 @@ def latency(samples: int, delay_ms: float) -> None:
 def end_to_end(n: int, repeats: int) -> None:
     import tempfile
 
-    from entrypoint.kapacitor_conf import UdfFunction
+    from kapacitorkit.conf import UdfFunction
     from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function
 
     lines = "".join(f"environment,sensor=s{i % 8} temperature={20 + (i % 50) * 0.1:.1f} "

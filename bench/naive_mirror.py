@@ -5,9 +5,6 @@ message: what a straightforward agent does. Not used by the product.
 """
 
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "udfs"))
 
 from udfkit import framing, udf_pb2
 

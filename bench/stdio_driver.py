@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "udfs"))
+from udfkit import framing, udf_pb2
+from udfkit.client import init_request
 
-from udfkit import framing, udf_pb2  # noqa: E402
-from udfkit.client import init_request  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -19,12 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from stdio_driver import drive, framed_points, handshake
+
+from udfkit import udf_pb2
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "udfs"), str(ROOT / "bench")]
-
-from stdio_driver import drive, framed_points, handshake  # noqa: E402
-
-from udfkit import udf_pb2  # noqa: E402
 
 
 def telemetry(n: int) -> list[udf_pb2.Point]:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
+from entrypoint.check import run_check
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
+from kapacitorkit import binaries
+from kapacitorkit.api import ApiError, KapacitorApi
+from kapacitorkit.ports import PortInUse, ensure_free
 
 READY_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
@@ -151,13 +158,80 @@ class Entrypoint:
             log(f"task {name}: {status}")
 
 
-def main() -> int:
-    settings = Settings.from_env()
+# Options of `run`, each overriding the environment variable the image sets.
+RUN_OPTIONS = (
+    ("--config", "KAPACITOR_CONFIG_JSON", "FILE",
+     "config.json to run (default: <home>/config/config.json)"),
+    ("--data-dir", "KAPACITOR_DATA_DIR", "DIR",
+     "Kapacitor's data directory (required outside the image, which sets /var/lib/kapacitor)"),
+    ("--conf-dir", "KAPACITOR_CONF_DIR", "DIR",
+     "where kapacitor.conf is written (default: DATA_DIR/conf)"),
+    ("--http-bind", "KAPACITOR_HTTP_BIND", "HOST:PORT",
+     "kapacitord's HTTP address (default :9092); a taken port stops the start"),
+    ("--influxdb-url", "INFLUXDB_URL", "URL", "InfluxDB to read from and write to (default: none)"),
+    ("--kapacitord", "KAPACITORD", "FILE",
+     "kapacitord binary (default: the build of scripts/install_kapacitor.sh, then PATH)"),
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m entrypoint",
+        description="Run kapacitord with the UDFs and tasks of a config.json, or check one. "
+                    "Settings come from environment variables (the image sets them); an "
+                    "option overrides its variable.")
+    commands = parser.add_subparsers(dest="command", metavar="{run,check}")
+    run = commands.add_parser("run", help="(the default) render kapacitor.conf, start "
+                              "kapacitord, define and supervise the tasks")
+    for target in (parser, run):
+        for flag, var, metavar, text in RUN_OPTIONS:
+            target.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS,
+                                help=f"{text}; env {var}")
+        target.add_argument("--dev", action="store_true", default=argparse.SUPPRESS,
+                            help="DEV_MODE: redefine tasks when their files change")
+    check = commands.add_parser(
+        "check", help="validate a config.json and its TICKscripts without side effects; "
+        "exit status 2 names the key or task at fault")
+    check.add_argument("config", nargs="?", type=Path, help="default: KAPACITOR_CONFIG_JSON "
+                       "or <home>/config/config.json")
+    check.add_argument("--static", action="store_true",
+                       help="only the schema and file checks: no throwaway kapacitord")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The environment, overridden by the options given."""
+    env = dict(os.environ)
+    for flag, var, _, _ in RUN_OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None:
+            env[var] = value
+    if getattr(args, "dev", False):
+        env["DEV_MODE"] = "true"
+    return Settings.from_env(env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = settings_from(args)
+    if args.command == "check":
+        return run_check(args.config or settings.config_json, settings, not args.static)
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    """The image's entrypoint: start everything, supervise, stop cleanly on SIGTERM."""
     try:
         config = config_json.load(settings.config_json, settings.home)
     except config_json.ConfigError as exc:
         print(f"entrypoint: invalid configuration:\n{exc}", file=sys.stderr, flush=True)
         return 2
+    problem = startup_problem(settings)
+    if problem:
+        print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
+        return 2
+    settings = dataclasses.replace(settings, kapacitord=settings.kapacitord
+                                   or binaries.find_kapacitord() or "")
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
     problem = container.unwritable([settings.conf_dir, settings.data_dir])
     if problem:
@@ -181,6 +255,20 @@ def main() -> int:
     status = _stop(entrypoint)
     log(f"kapacitord stopped with status {status}")
     return status
+
+
+def startup_problem(settings: Settings) -> str:
+    """Why `run` cannot start, found before anything is written or started ('' if none)."""
+    if settings.data_dir is None:
+        return ("no data directory: pass --data-dir DIR or set KAPACITOR_DATA_DIR "
+                "(the image sets /var/lib/kapacitor)")
+    if not (settings.kapacitord or binaries.find_kapacitord()):
+        return binaries.NOT_FOUND
+    try:
+        ensure_free(settings.http_bind, "kapacitord's HTTP API (--http-bind, KAPACITOR_HTTP_BIND)")
+    except PortInUse as exc:
+        return str(exc)
+    return ""
 
 
 def _stop(entrypoint: Entrypoint) -> int:

@@ -15,7 +15,7 @@ from string import Template
 from typing import Any
 
 from entrypoint.config import AlertHandler
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
+from kapacitorkit.api import ApiError, KapacitorApi
 
 RECORD = "entrypoint-alert-handlers.json"
 """In the data directory: the topic/id of every handler this entrypoint defined."""

@@ -1,24 +1,21 @@
 """config.json: load it, check it, and resolve its paths.
 
-The image has no jsonschema at run time, so the checks are plain Python. They
-mirror config/config.schema.json (kept for editors; a test keeps the two in
-agreement) and add what a schema cannot see: that files exist, that names are
-unique, and that each TICKscript calls only the UDFs its task lists.
+Its structure is checked by jsonschema against config/config.schema.json, the one
+description of the format; here is only what a schema cannot say: that files exist, that
+names are unique, and that each TICKscript calls only the UDFs its task lists.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-DURATION_RE = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
-VAR_TYPES = ("bool", "int", "float", "string", "regex", "duration", "lambda", "list", "star")
+import jsonschema
 
 
 class ConfigError(ValueError):
@@ -74,125 +71,72 @@ class Config:
     alert_handlers: tuple[AlertHandler, ...] = ()
 
 
-# -- structure (what the schema says) -------------------------------------------------------
+# -- structure: config/config.schema.json, checked with jsonschema -----------------------------
 
-Check = Callable[[Any, str, list[str]], None]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "config.schema.json"
+_TYPE_NAMES = {"string": "a string", "number": "a number", "integer": "an integer",
+               "boolean": "true or false", "array": "an array", "object": "an object",
+               "null": "null"}
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
-    if _is_int(value) or isinstance(value, float):
+    if isinstance(value, int | float):
         return "a number"
     return {str: "a string", list: "an array", dict: "an object"}.get(type(value), "null")
 
 
-def _string(pattern: re.Pattern | None = None, what: str = "", empty: bool = False) -> Check:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, str):
-            errors.append(f"{path}: expected a string, got {_kind(value)}")
-        elif not value and not empty:
-            errors.append(f"{path}: must not be empty")
-        elif pattern is not None and not pattern.match(value):
-            errors.append(f"{path}: {value!r} is not {what}")
-    return check
+def key_path(parts: Iterable[str | int]) -> str:
+    """jsonschema's path as the README writes keys: tasks[2].dbrps[0].rp."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out.lstrip(".")
 
 
-def _enum(*choices: str) -> Check:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if value not in choices:
-            errors.append(f"{path}: {json.dumps(value)} is not one of {', '.join(choices)}")
-    return check
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
-def _boolean(value: Any, path: str, errors: list[str]) -> None:
-    if not isinstance(value, bool):
-        errors.append(f"{path}: expected true or false, got {_kind(value)}")
+def _messages(error: jsonschema.ValidationError) -> list[str]:
+    """One error in words a config.json author reads, prefixed with the key it is about."""
+    where = key_path(error.absolute_path)
+    value, kind, expected = error.instance, error.validator, error.validator_value
+    if kind in ("oneOf", "anyOf"):
+        # A var that is an object went wrong inside the object branch: say what, not "none".
+        inner = [e for e in error.context or () if e.validator != "type"
+                 and not (e.validator == "required" and not isinstance(value, dict))]
+        if inner and isinstance(value, dict):
+            return [m for e in inner for m in _messages(e)]
+        what = error.schema.get("description", "")
+        return [f"{where or '(top level)'}: {_kind(value)} is not allowed here"
+                + (f" ({what})" if what else "")]
+    if kind == "required":
+        missing = [k for k in expected if k not in value]
+        return [f"{key_path([*error.absolute_path, k])}: required key missing" for k in missing]
+    if kind == "additionalProperties":
+        allowed = ", ".join(error.schema.get("properties", {}))
+        extra = [k for k in value if k not in error.schema.get("properties", {})]
+        return [f"{key_path([*error.absolute_path, k])}: unknown key (allowed: {allowed})"
+                for k in extra]
+    text = {
+        "type": lambda: "expected " + " or ".join(
+            _TYPE_NAMES[t] for t in ([expected] if isinstance(expected, str) else expected))
+            + f", got {_kind(value)}",
+        "enum": lambda: f"{json.dumps(value)} is not one of {', '.join(map(str, expected))}",
+        "pattern": lambda: f"{json.dumps(value)} does not match {expected}",
+        "minItems": lambda: f"needs at least {expected} item(s)",
+        "minLength": lambda: "must not be empty",
+    }.get(kind, lambda: error.message)()
+    return [f"{where or '(top level)'}: {text}"]
 
 
-def _array(item: Check, min_items: int = 0) -> Check:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, list):
-            errors.append(f"{path}: expected an array, got {_kind(value)}")
-        elif len(value) < min_items:
-            errors.append(f"{path}: needs at least {min_items} item(s)")
-        else:
-            for i, element in enumerate(value):
-                item(element, f"{path}[{i}]", errors)
-    return check
-
-
-def _map(item: Check) -> Check:
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected an object, got {_kind(value)}")
-            return
-        for key, element in value.items():
-            item(element, f"{path}.{key}", errors)
-    return check
-
-
-def _object(required: dict[str, Check], optional: dict[str, Check] | None = None) -> Check:
-    optional = optional or {}
-
-    def check(value: Any, path: str, errors: list[str]) -> None:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected an object, got {_kind(value)}")
-            return
-        for key in required:
-            if key not in value:
-                errors.append(f"{path}.{key}: required key missing".lstrip("."))
-        for key, element in value.items():
-            sub = f"{path}.{key}".lstrip(".")
-            checker = required.get(key) or optional.get(key)
-            if checker is None:
-                errors.append(f"{sub}: unknown key (allowed: {', '.join([*required, *optional])})")
-            else:
-                checker(element, sub, errors)
-    return check
-
-
-def _var(value: Any, path: str, errors: list[str]) -> None:
-    if isinstance(value, bool | int | float | str):
-        return
-    if isinstance(value, dict):
-        _object({"type": _enum(*VAR_TYPES), "value": lambda *_: None})(value, path, errors)
-        return
-    errors.append(f"{path}: expected a boolean, number, string or {{\"type\", \"value\"}} object")
-
-
-_UDF = _object(
-    {"name": _string(NAME_RE, "a TICKscript identifier"), "script": _string(),
-     "mode": _enum("stream", "batch"),
-     "timeout": _string(DURATION_RE, "a duration such as \"10s\"")},
-    {"env": _map(_string(empty=True)), "args": _array(_string(empty=True))},
-)
-_DBRP = _object({"db": _string(), "rp": _string()})
-_TASK = _object(
-    {"name": _string(TASK_ID_RE, "a task id (letters, digits, _ . -)"),
-     "tick_script": _string(), "type": _enum("stream", "batch"),
-     "dbrps": _array(_DBRP, min_items=1), "udfs": _array(_string()), "enabled": _boolean},
-    {"vars": _map(_var)},
-)
-_HANDLER = _object(
-    {"id": _string(TASK_ID_RE, "a handler id (letters, digits, _ . -)"),
-     "topic": _string(TASK_ID_RE, "a topic name (letters, digits, _ . -)"),
-     "kind": _string(NAME_RE, "a handler kind such as \"log\" or \"slack\""),
-     "options": _map(lambda *_: None)},
-)
-_ROOT = _object({"udfs": _array(_UDF), "tasks": _array(_TASK)},
-                {"$schema": _string(), "alert_handlers": _array(_HANDLER)})
-
-
-def structure_errors(document: Any) -> list[str]:
-    """Every schema-level problem of a parsed config.json, as `key.path: problem` strings."""
-    errors: list[str] = []
-    _ROOT(document, "", errors)
-    return [e if not e.startswith(":") else f"(top level){e}" for e in errors]
+def schema_errors(document: Any) -> list[str]:
+    """Every problem config.schema.json finds in a parsed config.json, keys named."""
+    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.path)))
+    return [message for error in errors for message in _messages(error)]
 
 
 # -- meaning (what the schema cannot say) ----------------------------------------------------
@@ -257,7 +201,7 @@ def parse(text: str, path: Path, home: Path) -> Config:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                           f"{exc.msg}") from None
-    errors = structure_errors(document)
+    errors = schema_errors(document)
     if not errors:
         udfs = _build_udfs(document["udfs"], home, errors)
         tasks = {}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from entrypoint import config as config_json
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.settings import Settings
+from kapacitorkit.api import ApiError, KapacitorApi
 
 
 def problems(api: KapacitorApi, expected: list[str]) -> list[str]:

@@ -18,9 +18,9 @@ import sys
 import threading
 
 from entrypoint.config import Config
-from entrypoint.kapacitor_conf import UdfFunction, render
 from entrypoint.log import log
 from entrypoint.settings import Settings
+from kapacitorkit.conf import UdfFunction, render
 
 
 def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
@@ -76,8 +76,9 @@ def task_error(line: str) -> tuple[str, str] | None:
 class Kapacitord:
     """kapacitord as a child whose output we pass through and watch for task failures."""
 
-    def __init__(self, settings: Settings, conf_path: str) -> None:
+    def __init__(self, settings: Settings, conf_path: str, echo: bool = True) -> None:
         self.cmd = [settings.kapacitord, "-config", conf_path]
+        self.echo = echo  # False: read the output (for task errors) without passing it on
         self.proc: subprocess.Popen | None = None
         self.task_errors: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
 
@@ -92,8 +93,9 @@ class Kapacitord:
     def _pass_output(self, stream) -> None:
         out = sys.stdout.buffer
         for raw in stream:
-            out.write(raw)
-            out.flush()
+            if self.echo:
+                out.write(raw)
+                out.flush()
             found = task_error(raw.decode(errors="replace"))
             if found is not None:
                 self.task_errors.put(found)

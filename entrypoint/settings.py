@@ -1,9 +1,12 @@
-"""Where things are and how to reach them, from the environment with the image's defaults."""
+"""Where things are and how to reach them, from the environment (the image sets it).
+
+No system path is a default: outside the image, the data directory comes from
+KAPACITOR_DATA_DIR or `--data-dir`, so nothing is written to /var/lib unasked.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 from collections.abc import Mapping
@@ -15,6 +18,10 @@ PACKAGE_HOME = Path(__file__).resolve().parent.parent
 
 def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def url_from_bind(bind: str) -> str:
@@ -36,9 +43,9 @@ def kapacitor_log_level(level: str) -> str:
 class Settings:
     home: Path
     config_json: Path
-    conf_dir: Path
-    data_dir: Path
-    kapacitord: str
+    conf_dir: Path | None  # None: nowhere given; `run` refuses rather than guess a system path
+    data_dir: Path | None
+    kapacitord: str  # "": found at start (kapacitorkit.binaries)
     udf_python: str
     http_bind: str
     kapacitor_url: str
@@ -53,12 +60,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         home = Path(env.get("KAPACITOR_UDFS_HOME") or PACKAGE_HOME).resolve()
         bind = env.get("KAPACITOR_HTTP_BIND") or ":9092"
+        data_dir = _path(env.get("KAPACITOR_DATA_DIR"))
         return cls(
             home=home,
             config_json=Path(env.get("KAPACITOR_CONFIG_JSON") or home / "config" / "config.json"),
-            conf_dir=Path(env.get("KAPACITOR_CONF_DIR") or "/var/lib/kapacitor/conf"),
-            data_dir=Path(env.get("KAPACITOR_DATA_DIR") or "/var/lib/kapacitor"),
-            kapacitord=env.get("KAPACITORD") or shutil.which("kapacitord") or "kapacitord",
+            conf_dir=_path(env.get("KAPACITOR_CONF_DIR")) or (data_dir and data_dir / "conf"),
+            data_dir=data_dir,
+            kapacitord=env.get("KAPACITORD", ""),
             udf_python=env.get("UDF_PYTHON") or sys.executable,
             http_bind=bind,
             kapacitor_url=env.get("KAPACITOR_URL") or url_from_bind(bind),

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from entrypoint import tasks as kapacitor_tasks
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
 from entrypoint.log import log
+from kapacitorkit.api import ApiError, KapacitorApi
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0

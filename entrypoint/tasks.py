@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from entrypoint.config import Task
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
+from kapacitorkit.api import ApiError, KapacitorApi
 
 
 def kapacitor_var(value: Any) -> dict[str, Any]:

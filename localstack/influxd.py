@@ -10,7 +10,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from localstack.process import Process, free_port
+from kapacitorkit.ports import free_port
+from localstack.process import Process
 
 
 class Influxd(Process):

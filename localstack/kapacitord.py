@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from entrypoint.kapacitor_api import KapacitorApi
-from entrypoint.kapacitor_conf import UdfFunction, render
-from localstack.process import Process, free_port
+from kapacitorkit import binaries
+from kapacitorkit.api import KapacitorApi
+from kapacitorkit.conf import UdfFunction, render
+from kapacitorkit.ports import free_port
+from localstack.process import Process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def kapacitor_bin_dir() -> Path:
-    """Build (first time) or find the pinned kapacitord and kapacitor; raise if impossible."""
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "install_kapacitor.sh")],
-                          capture_output=True, text=True, timeout=3000)
+    """Build (first time) or find the pinned kapacitord and kapacitor; raise if impossible.
+
+    The script's progress lines (stderr) go straight to ours: a first build takes minutes.
+    """
+    done = subprocess.run(["bash", str(binaries.INSTALL_SCRIPT)],
+                          stdout=subprocess.PIPE, text=True, timeout=3000)
     if done.returncode != 0:
-        raise RuntimeError(f"scripts/install_kapacitor.sh failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError("scripts/install_kapacitor.sh failed (its messages are above)")
     return Path(done.stdout.strip().splitlines()[-1])
 
 
 def find_kapacitord() -> str:
-    """$KAPACITORD, a kapacitord on PATH, or the pinned build."""
-    found = os.environ.get("KAPACITORD") or shutil.which("kapacitord")
-    return found or str(kapacitor_bin_dir() / "kapacitord")
+    """kapacitorkit's search ($KAPACITORD, the pinned build, PATH); else build it now."""
+    return binaries.find_kapacitord() or str(kapacitor_bin_dir() / "kapacitord")
 
 
 def udf_function(name: str, script: str, *args: str, timeout: str = "10s",

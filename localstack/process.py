@@ -1,19 +1,12 @@
-"""A server child process with its output in a log file, and free loopback ports."""
+"""A server child process with its output in a log file."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Process:

@@ -2,7 +2,8 @@
 # Build kapacitord and the kapacitor CLI at the version pinned in
 # tools/kapacitor/go.mod and cache them outside git.
 #
-# Usage: scripts/install_kapacitor.sh   (prints the bin directory on stdout)
+# Usage: scripts/install_kapacitor.sh           (prints the bin directory on stdout)
+#        scripts/install_kapacitor.sh --check   (never builds: the bin directory if built, else status 1)
 # Cache: $KAPACITOR_CACHE (default ~/.cache/kapacitor-ml-udfs), one folder per version.
 set -euo pipefail
 
@@ -16,8 +17,42 @@ if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
   echo "$bin_dir"
   exit 0
 fi
+[[ ${1:-} == --check ]] && exit 1
 
 log() { echo "install_kapacitor: $*" >&2; }
+started=$SECONDS
+
+# run PHASE CMD...: CMD's output goes to the build log; a line with the phase and the elapsed
+# time reaches stderr every 15 s, so a cold build (minutes) never runs in silence.
+build_log="$cache/build.log"
+run() {
+  local phase=$1; shift
+  log "$phase"
+  "$@" >>"$build_log" 2>&1 &
+  local pid=$! next=$((SECONDS + 15))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS >= next)); then
+      log "$phase ... $((SECONDS - started)) s elapsed"
+      next=$((SECONDS + 15))
+    fi
+  done
+  wait "$pid" || { log "$phase failed; the end of $build_log:"; tail -n 40 "$build_log" >&2; exit 1; }
+}
+
+# One build at a time per cache: a second caller waits, then finds the binaries.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  log "another build of kapacitor $version is running; waiting for it"
+  while ! flock -w 15 9; do log "still waiting ... $((SECONDS - started)) s elapsed"; done
+fi
+if [[ -x "$bin_dir/kapacitord" && -x "$bin_dir/kapacitor" ]]; then
+  echo "$bin_dir"
+  exit 0
+fi
+: >"$build_log"
+
 command -v go >/dev/null || { log "go is required"; exit 1; }
 command -v cargo >/dev/null || { log "cargo is required (flux links a Rust library)"; exit 1; }
 
@@ -25,12 +60,12 @@ command -v cargo >/dev/null || { log "cargo is required (flux links a Rust libra
 # that by building libflux with cargo inside the flux module.
 tool_dir="$cache/tools"
 if [[ ! -x "$tool_dir/pkg-config" ]]; then
-  log "building the pkg-config wrapper"
-  GOBIN="$tool_dir" go install github.com/influxdata/pkg-config@v0.2.7 >&2
+  run "building the pkg-config wrapper" \
+    env GOBIN="$tool_dir" go install github.com/influxdata/pkg-config@v0.2.7
 fi
 
-log "building kapacitor $version (first build takes several minutes)"
-mkdir -p "$bin_dir.tmp"
+log "building kapacitor $version: a first build takes 5-10 minutes on 2 cores (log: $build_log)"
+rm -rf "$bin_dir.tmp" && mkdir -p "$bin_dir.tmp"
 (
   cd "$mod_dir"
   export PKG_CONFIG="$tool_dir/pkg-config"
@@ -40,9 +75,12 @@ mkdir -p "$bin_dir.tmp"
   export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-stable}"
   export GOFLAGS="-mod=mod -buildvcs=false"
   ldflags="-X main.version=${version#v} -X main.branch=$version -X main.commit=go-module"
-  go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitord" github.com/influxdata/kapacitor/cmd/kapacitord >&2
-  go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitor" github.com/influxdata/kapacitor/cmd/kapacitor >&2
+  run "downloading modules and compiling kapacitord (flux's Rust library through cargo)" \
+    go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitord" \
+    github.com/influxdata/kapacitor/cmd/kapacitord
+  run "compiling the kapacitor CLI" \
+    go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitor" github.com/influxdata/kapacitor/cmd/kapacitor
 )
 rm -rf "$bin_dir" && mv "$bin_dir.tmp" "$bin_dir"
-log "installed $("$bin_dir/kapacitord" version 2>/dev/null | head -1)"
+log "installed $("$bin_dir/kapacitord" version 2>/dev/null | head -1) in $((SECONDS - started)) s"
 echo "$bin_dir"

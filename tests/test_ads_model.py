@@ -145,9 +145,10 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     messages = logged()
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
-    assert re.fullmatch(r"temperature_anomaly:s1 is CRITICAL: temperature \d+\.\d\d, "
-                        r"score 0\.\d\d", messages[0]), messages
-    assert re.fullmatch(r"temperature_anomaly:s1 is OK: anomalous for \d+ s, max score 0\.\d\d",
+    assert re.fullmatch(r"s1: temperature \d+\.\d\d looks anomalous \(score 0\.\d\d; 0\.50 "
+                        r"and above is anomalous\)", messages[0]), messages
+    assert re.fullmatch(r"s1: temperature back to normal after (a single anomalous reading|"
+                        r"\d+ s of anomalous readings) \(highest score 0\.\d\d\)",
                         messages[1]), messages
     node_stats = kap.api.task("anomalies")["stats"]["node-stats"]
     alert_node = next(v for k, v in node_stats.items() if k.startswith("alert"))
@@ -195,15 +196,21 @@ stream
 
 def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
     """The NAB bench scores the UDF through udfkit.replay; it must match mlkit.ads exactly."""
-    import sys
+    from mlkit.ads import SeriesDetector
+    from mlkit.nab import NAB_DIR, probation_length
+    from mlkit.nabdata import load_series
+    from udfkit.replay import replay, udf_command
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    import nab_score
-
-    ts, values = nab_score.load_series(nab_score.NAB_DIR / "ec2_cpu_utilization_825cc2.csv")
-    probation = nab_score.probation_length(len(ts))
-    via_udf = nab_score.ads_model_udf(ts, values, probation)
-    assert via_udf == nab_score.ours(ts, values, probation)
+    ts, values = load_series(NAB_DIR / "ec2_cpu_utilization_825cc2.csv")
+    probation = probation_length(len(ts))
+    points = []
+    for t, v in zip(ts, values.tolist(), strict=True):
+        p = udf_pb2.Point(time=t, name="nab")
+        p.fieldsDouble["value"] = v
+        points.append(p)
+    out, _ = replay(udf_command("ads_model", None), points, {"learn": str(probation)})
+    via_udf = [p.time for p in out if p.fieldsBool.get("anomaly_start")]
+    assert via_udf == SeriesDetector(learn=probation).alerts(ts, values)
     assert len(via_udf) >= 2
 
 

@@ -158,26 +158,26 @@ def test_batch_reply_is_begin_points_end_in_order():
 
 def test_snapshot_restores_state_in_a_new_process():
     first = spawn("moving_average.py")
-    assert first.init({"field": "v", "size": 3}).success
+    assert first.init({"field": "v", "size": 3, "full_window": True}).success
     first.send(point_requests([point(1, v=1.0), point(2, v=2.0)]))
     data = first.request(Request(snapshot=udf_pb2.SnapshotRequest())).snapshot.snapshot
     first.close_input()
     second = spawn("moving_average.py")
-    assert second.init({"field": "v", "size": 3}).success
+    assert second.init({"field": "v", "size": 3, "full_window": True}).success
     restored = second.request(Request(restore=udf_pb2.RestoreRequest(snapshot=data))).restore
     assert restored.success
     second.send(point_requests([point(3, v=6.0)]))
-    assert read_points(second, 1)[0].fieldsDouble["average"] == 3.0
+    assert read_points(second, 1)[0].fieldsDouble["avg"] == 3.0
     second.close_input()
 
 
 def test_unreadable_snapshot_starts_fresh_without_failing():
     client = spawn("moving_average.py")
-    assert client.init({"field": "v", "size": 2}).success
+    assert client.init({"field": "v", "size": 2, "full_window": True}).success
     restored = client.request(Request(restore=udf_pb2.RestoreRequest(snapshot=b"junk"))).restore
     assert restored.success
     client.send(point_requests([point(1, v=1.0), point(2, v=3.0)]))
-    assert read_points(client, 1)[0].fieldsDouble["average"] == 2.0
+    assert read_points(client, 1)[0].fieldsDouble["avg"] == 2.0
     client.close_input()
     assert client.wait() == 0
     assert any("snapshot ignored, starting fresh" in line for line in client.stderr)

@@ -95,15 +95,13 @@ def test_shipped_configs_match_the_schema_and_the_validator(path):
 
 def test_schema_is_valid_and_accepts_the_good_example():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    assert not list(VALIDATOR.iter_errors(GOOD))
-    assert cfg.structure_errors(GOOD) == []
+    assert cfg.schema_errors(GOOD) == []
 
 
 @pytest.mark.parametrize("name", BAD)
-def test_validator_and_schema_reject_the_same_bad_files(name):
+def test_schema_errors_name_the_key(name):
     document, message = BAD[name]
-    assert list(VALIDATOR.iter_errors(document)), "the schema accepted it"
-    errors = cfg.structure_errors(document)
+    errors = cfg.schema_errors(document)
     assert any(message in e for e in errors), errors
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
+from kapacitorkit.api import ApiError, KapacitorApi
 from tests.dockerbed import (
     LABEL,
     REPORT,

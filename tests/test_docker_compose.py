@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import ApiError, KapacitorApi
+from kapacitorkit.api import ApiError, KapacitorApi
 from tests.dockerbed import COMPOSE, ROOT, docker, ensure_base_images, influx_rows, poll, unique
 from tests.test_docker import TASKS, udf_pids
 

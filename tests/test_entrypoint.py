@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_api import KapacitorApi
-from localstack.process import Process, free_port
+from kapacitorkit.api import KapacitorApi
+from kapacitorkit.ports import free_port
+from localstack.process import Process
 from tests.testbed import ROOT, wait_for
 
 pytestmark = pytest.mark.kapacitor

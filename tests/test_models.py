@@ -38,7 +38,7 @@ def test_import_is_light() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "udfs")},
+        env={},
         capture_output=True,
         text=True,
         check=False,

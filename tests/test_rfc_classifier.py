@@ -130,7 +130,9 @@ def test_machine_failure_task_in_kapacitor(kapacitord):
     alerts = wait_for(lambda: kap.api.alert_events("machine_failures"), timeout=10)
     assert set(alerts) == {"machine_failure:mill-2"}, alerts
     assert alerts["machine_failure:mill-2"]["level"] == "CRITICAL"
-    assert re.search(r"failure probability 0\.\d\d$", alerts["machine_failure:mill-2"]["message"])
+    assert re.fullmatch(r"mill-2: failure predicted \(failure probability 0\.\d\d, at or above "
+                        r"the model threshold in models/rfc.json\)",
+                        alerts["machine_failure:mill-2"]["message"])
 
     # hysteresis: the alert resets to OK only after ok_after (30) healthy predictions in a row
     def level() -> str:
@@ -146,3 +148,6 @@ def test_machine_failure_task_in_kapacitor(kapacitord):
     assert level() == "CRITICAL"
     kap.api.write(line(now + 29, HEALTHY, "mill-2"), db="telemetry", precision="s")
     assert wait_for(lambda: level() == "OK", timeout=10)
+    message = kap.api.alert_events("machine_failures")["machine_failure:mill-2"]["message"]
+    assert re.fullmatch(r"mill-2: no failure predicted for 30 readings in a row \(failure "
+                        r"probability now 0\.\d\d\)", message), message

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import time
 
 import pytest
 
-from localstack.process import free_port
 from tests.testbed import ROOT
 
 pytestmark = [pytest.mark.kapacitor, pytest.mark.influxdb]
@@ -32,13 +33,35 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("sample", sorted(EXPECTED))
-def test_sample_runs_with_one_command(sample, kapacitor_bin, influxdb):
-    env = {**os.environ, "INFLUXDB_URL": influxdb.url,
-           "KAPACITOR_HTTP_BIND": f"127.0.0.1:{free_port()}",
-           "KAPACITORD": str(kapacitor_bin / "kapacitord")}
+def test_sample_runs_with_one_command(sample, kapacitor_bin):
+    """With nothing set, a sample starts its own influxd and kapacitord on free ports."""
+    env = {k: v for k, v in os.environ.items() if k not in ("INFLUXDB_URL", "KAPACITOR_HTTP_BIND")}
+    env["KAPACITORD"] = str(kapacitor_bin / "kapacitord")
     done = subprocess.run([str(ROOT / "Samples" / sample / "run.sh")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = [ln for ln in done.stdout.splitlines() if ln.startswith(("uncomfortable", "too_"))]
     assert sorted(results) == sorted(EXPECTED[sample]), done.stdout[-3000:]
     assert "task(s) executing" in done.stdout
+
+
+def test_sample_refuses_a_taken_port_and_touches_nothing_there(kapacitor_bin, influxdb):
+    """Another Kapacitor on the port it is told to use: stop at once, naming the port, and
+    never connect to it (no task defined, no point written)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken.settimeout(0.5)
+        port = taken.getsockname()[1]
+        env = {**os.environ, "INFLUXDB_URL": influxdb.url,
+               "KAPACITOR_HTTP_BIND": f"127.0.0.1:{port}",
+               "KAPACITORD": str(kapacitor_bin / "kapacitord")}
+        started = time.monotonic()
+        done = subprocess.run([str(ROOT / "Samples" / "single_udf_multi_tasks" / "run.sh")],
+                              env=env, capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - started
+        with pytest.raises(TimeoutError):
+            taken.accept()
+    assert done.returncode != 0
+    assert f"port {port} is already in use" in done.stderr, done.stderr[-2000:]
+    assert elapsed < 10, elapsed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoint.kapacitor_conf import UdfFunction
+from kapacitorkit.conf import UdfFunction
 from localstack.influxd import Influxd
 from localstack.kapacitord import Kapacitord, kapacitor_bin_dir
 

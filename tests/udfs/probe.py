@@ -1,10 +1,7 @@
 """A UDF for the agent's tests: sleeps, fails or reports its vectorised call sizes on demand."""
 
-import os
 import sys
 import time
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "udfs"))
 
 from udfkit import DOUBLE, STRING, Handler, Opt, run
 
