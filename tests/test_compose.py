@@ -486,12 +486,13 @@ def spec_lines(path: Path) -> list[str]:
 
 
 # Each pin looked up in the stored conda-forge file listings (anaconda.org/conda-forge/<name>/
-# files, through the project's search tool) on 2026-11-25: the newest version conda-forge
-# carries where the PyPI pin was newer (protobuf 7.36.2 -> 7.35.1, pandas 3.1.1 -> 3.0.3,
-# scikit-learn 1.9.1 -> 1.9.0). PyPI carries each as cp311 manylinux wheels (the image's pip
-# env installs them with --only-binary). Update this table with the pins.
+# files, through the project's search tool) on 2026-11-25. Where the PyPI pin was newer than
+# anything conda-forge carries, the pin moved to conda-forge's newest (protobuf 7.36.2 ->
+# 7.35.1, pandas 3.1.1 -> 3.0.3, scikit-learn 1.9.1 -> 1.9.0); jsonschema is noarch. PyPI
+# carries each as cp311 wheels (the image's pip env installs them with --only-binary).
+# Update this table with the pins.
 CONDA_FORGE_CHECKED = {"protobuf": "7.35.1", "numpy": "2.4.6", "pandas": "3.0.3",
-                       "scikit-learn": "1.9.0", "joblib": "1.6.0"}
+                       "scikit-learn": "1.9.0", "joblib": "1.6.0", "jsonschema": "4.26.0"}
 
 
 def test_one_pin_list_for_pip_and_conda() -> None:
