@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from entrypoint import alert_handlers, tasks
+from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
 from entrypoint.check import run_check
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
@@ -264,6 +264,10 @@ def run(settings: Settings) -> int:
     settings = dataclasses.replace(settings, kapacitord=settings.kapacitord
                                    or binaries.find_kapacitord() or "")
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
+    problem = container.unwritable([settings.conf_dir, settings.data_dir])
+    if problem:
+        print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
     try:
@@ -272,10 +276,14 @@ def run(settings: Settings) -> int:
         print(f"entrypoint: invalid credentials: {exc}", file=sys.stderr, flush=True)
         return 2
     try:
+        container.wait_for_influxdb(settings.influxdb_url, settings.influxdb_wait)
         entrypoint.boot()
         return entrypoint.run()
     except Shutdown as why:
         log(f"{why}: stopping kapacitord")
+    except container.Unreachable as exc:
+        log(f"giving up: {exc}")
+        return 1
     except (ApiError, OSError) as exc:  # OSError: kapacitord stopped answering
         log(f"giving up: {exc}")
         return _stop(entrypoint) or 1

@@ -48,7 +48,8 @@ def write_conf(config: Config, settings: Settings, auth: str = "off",
     path = settings.conf_dir / name
     path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
-                           log_level=settings.log_level, auth=auth))
+                           log_level=settings.log_level, hostname=settings.hostname,
+                           auth=auth))
     return str(path)
 
 

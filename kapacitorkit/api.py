@@ -35,10 +35,10 @@ class KapacitorApi:
         self.credentials = auth.from_env() if credentials is _FROM_ENV else credentials
 
     def _call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-              query: Mapping[str, str] | None = None) -> Any:
+              query: Mapping[str, str | list[str]] | None = None) -> Any:
         url = f"{self.base}{path}"
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(url, data=data, method=method)
         if body is not None:
@@ -97,8 +97,10 @@ class KapacitorApi:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}",
                           query={"dot-view": "labels", "script-format": "raw"})
 
-    def tasks(self) -> list[dict]:
-        return self._call("GET", "/kapacitor/v1/tasks", query={"fields": "status"})["tasks"]
+    def tasks(self, *fields: str) -> list[dict]:
+        """Every task (its id and `fields`, default status), in one request."""
+        return self._call("GET", "/kapacitor/v1/tasks",
+                          query={"fields": list(fields or ["status"]), "limit": "1000"})["tasks"]
 
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/kapacitor/v1/tasks/{task_id}")

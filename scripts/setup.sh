@@ -38,6 +38,9 @@ if [[ $purpose != venv ]]; then
 fi
 if [[ $purpose == test ]]; then
   command -v docker-compose >/dev/null || debs+=(docker-compose)
+  # the image tests: Debian's engine (scripts/dockerd.sh starts it) and the base-image builder
+  command -v dockerd >/dev/null || debs+=(docker.io)
+  command -v debootstrap >/dev/null || debs+=(debootstrap)
 fi
 
 toolchains=()
