@@ -50,8 +50,13 @@ go.dev/dl and put it on PATH; the build then fetches the Go release tools/kapaci
 has a Rust library): install it with rustup and put ~/.cargo/bin on PATH")
 fi
 
+if ((${#toolchains[@]})); then
+  say "kapacitord is built from source, which needs:"
+  printf '    %s\n' "${toolchains[@]}" >&2
+fi
 if ((${#debs[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
+    ((${#toolchains[@]})) && exit 1
     say "installing Debian packages: ${debs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -67,11 +72,7 @@ if ((${#debs[@]})); then
     exit 1
   fi
 fi
-if ((${#toolchains[@]})); then
-  say "kapacitord is built from source, which needs:"
-  printf '    %s\n' "${toolchains[@]}" >&2
-  exit 1
-fi
+((${#toolchains[@]})) && exit 1
 
 # --- 2. the project's virtualenv
 stamp="$venv/.installed"
