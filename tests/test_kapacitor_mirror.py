@@ -29,18 +29,23 @@ def test_stream_points_pass_through_the_udf(kapacitord):
     kap.api.write("".join(f"cpu,host=a value={i}.5,n={i}i {base + i}\n" for i in range(50)),
                   db="telemetry")
 
-    def last():
-        series = kap.api.http_out("mirror_task", "out").get("series") or []
-        return series and series[0]["values"][-1][0].startswith("2023") and series[0]
+    def mirror_node():
+        stats = kap.api.task("mirror_task")["stats"]["node-stats"]
+        return next(v for k, v in stats.items() if k.startswith("mirror"))
 
-    series = wait_for(last)
-    assert series, kap.log_text()[-2000:]
+    # the last point is in httpOut only once the mirror has emitted all 50 (they trickle in)
+    assert wait_for(lambda: mirror_node()["emitted"] == 50), (mirror_node(), kap.log_text()[-2000:])
+    assert mirror_node()["collected"] == 50
+
+    def last():
+        series = (kap.api.http_out("mirror_task", "out").get("series") or [None])[0]
+        row = series and dict(zip(series["columns"], series["values"][-1], strict=True))
+        return row and row["n"] == 49 and (series, row)
+
+    series, row = wait_for(last) or (None, None)
+    assert row, kap.api.http_out("mirror_task", "out")
     assert series["name"] == "cpu" and series["tags"] == {"host": "a"}
-    row = dict(zip(series["columns"], series["values"][-1], strict=True))
-    assert row["value"] == 49.5 and row["n"] == 49
-    stats = kap.api.task("mirror_task")["stats"]["node-stats"]
-    mirror_node = next(v for k, v in stats.items() if k.startswith("mirror"))
-    assert mirror_node["collected"] == 50 and mirror_node["emitted"] == 50
+    assert row["value"] == 49.5
 
 
 @pytest.mark.influxdb
