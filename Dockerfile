@@ -1,47 +1,79 @@
-# syntax=docker/dockerfile:1
-# Kapacitor with the ML UDFs: kapacitord from the official image, plus a conda env (Python
-# 3.11 and the pinned UDF runtime) and the project's code at /opt/kapacitor-udfs.
+# Kapacitor with the ML UDFs: kapacitord from the official image, a Python env with the pinned
+# UDF runtime at /opt/conda/envs/udfs, and the project's code at /opt/kapacitor-udfs.
 #
-# Build: docker build -t kapacitor-ml-udfs .   (or: docker compose build)
+# Build (BuildKit, the default builder of current Docker; no syntax line, so nothing is pulled
+# besides the FROM images):
+#   docker build -t kapacitor-ml-udfs .                               # env from conda-forge
+#   docker build --build-arg PYTHON_ENV=pip -t kapacitor-ml-udfs .    # PyPI wheels, same pins
+# Behind a proxy that intercepts TLS, hand its CA bundle to the steps that download, as a
+# secret that is mounted for those steps only and never stored in a layer:
+#   DOCKER_BUILDKIT=1 docker build --secret id=extra_ca,src=/path/to/ca.pem ...
 #
-# KAPACITOR_VERSION must be the same Kapacitor version the tests run: 1.8.6, the version
-# pinned in tools/kapacitor/go.mod. Docker Hub's official `kapacitor` image is expected to
-# carry a `1.8.6` tag; if it does not, build with the nearest 1.8.x tag that exists
-# (--build-arg KAPACITOR_VERSION=1.8.x) and move tools/kapacitor/go.mod to the same version.
+# KAPACITOR_VERSION is the Kapacitor the tests run (tools/kapacitor/go.mod).
 ARG KAPACITOR_VERSION=1.8.6
-# mambaorg/micromamba: only used to create the env; pinned like everything else.
 ARG MICROMAMBA_VERSION=2.0.5
+# conda: conda-forge (conda-lock.yml when present). pip: PyPI wheels on Debian's Python 3.11.
+ARG PYTHON_ENV=conda
 
-# --- stage 1: the conda env ------------------------------------------------------------------
-FROM mambaorg/micromamba:${MICROMAMBA_VERSION} AS conda
+# --- the conda env -------------------------------------------------------------------------
+FROM mambaorg/micromamba:${MICROMAMBA_VERSION} AS conda-env
 
-# conda-lock.yml is optional: the bracket glob lets COPY succeed when it is absent. When it
-# is present (made by `make lock`, never by hand) it wins over the loose specs.
-COPY conda_requirements.txt conda-lock.ym[l] /tmp/env/
-RUN if [ -f /tmp/env/conda-lock.yml ]; then \
+# requirements.txt is the one list of pins (valid pip and conda specs alike); conda-lock.yml
+# is optional (the bracket glob lets COPY succeed without it) and wins when present.
+COPY requirements.txt conda-lock.ym[l] /tmp/env/
+RUN --mount=type=secret,id=extra_ca,mode=0444 \
+    ca=/etc/ssl/certs/ca-certificates.crt; \
+    if [ -s /run/secrets/extra_ca ]; then \
+        cat "$ca" /run/secrets/extra_ca > /tmp/ca.pem && ca=/tmp/ca.pem; \
+    fi; \
+    export MAMBA_SSL_VERIFY="$ca"; \
+    if [ -f /tmp/env/conda-lock.yml ]; then \
         micromamba create --yes --prefix /opt/conda/envs/udfs --file /tmp/env/conda-lock.yml; \
     else \
         micromamba create --yes --prefix /opt/conda/envs/udfs --override-channels \
-            --channel conda-forge --file /tmp/env/conda_requirements.txt; \
+            --channel conda-forge python=3.11 --file /tmp/env/requirements.txt; \
     fi \
     && micromamba clean --all --yes \
+    && rm -f /tmp/ca.pem \
     && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 
-# --- stage 2: the runtime image --------------------------------------------------------------
-FROM kapacitor:${KAPACITOR_VERSION}
+FROM kapacitor:${KAPACITOR_VERSION} AS runtime-conda
+# The env keeps its path: conda envs are not relocatable. Root-owned, world-readable.
+COPY --from=conda-env --chown=0:0 /opt/conda/envs/udfs /opt/conda/envs/udfs
+
+# --- the pip env: a venv at the same path, on Debian's Python 3.11 --------------------------
+FROM kapacitor:${KAPACITOR_VERSION} AS runtime-pip
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt /tmp/env/
+RUN --mount=type=secret,id=extra_ca \
+    ca=/etc/ssl/certs/ca-certificates.crt; \
+    if [ -s /run/secrets/extra_ca ]; then \
+        cat "$ca" /run/secrets/extra_ca > /tmp/ca.pem && ca=/tmp/ca.pem; \
+    fi; \
+    python3 -m venv /opt/conda/envs/udfs \
+    && PIP_CERT="$ca" /opt/conda/envs/udfs/bin/pip install --no-cache-dir \
+        --disable-pip-version-check --only-binary=:all: -r /tmp/env/requirements.txt \
+    && rm -rf /tmp/env /tmp/ca.pem \
+    && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
+
+# --- the runtime image -----------------------------------------------------------------------
+# hadolint ignore=DL3006
+FROM runtime-${PYTHON_ENV}
 
 # PYTHONDONTWRITEBYTECODE: the root filesystem may be read-only; the code is byte-compiled
 # at build time below instead. PYTHONUNBUFFERED: UDF stderr lines reach Kapacitor's log as
-# they happen.
+# they happen. HOME: kapacitord writes a cache under $HOME/.cache (its Snowflake driver's OCSP
+# responses), and the home of `kapacitor` is the data volume; /tmp is the scratch space.
 ENV KAPACITOR_UDFS_HOME=/opt/kapacitor-udfs \
     KAPACITOR_DATA_DIR=/var/lib/kapacitor \
     KAPACITOR_CONF_DIR=/var/lib/kapacitor/conf \
     PATH=/opt/conda/envs/udfs/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-
-# The env must keep its path: conda envs are not relocatable. Root-owned, world-readable.
-COPY --from=conda --chown=0:0 /opt/conda/envs/udfs /opt/conda/envs/udfs
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
 
 # Code and models: root-owned and read-only for the user that runs them (no chown).
 WORKDIR /opt/kapacitor-udfs
@@ -61,23 +93,21 @@ RUN find /opt/kapacitor-udfs \
     && python -m compileall -q /opt/kapacitor-udfs/udfs /opt/kapacitor-udfs/kapacitorkit \
         /opt/kapacitor-udfs/entrypoint
 
-# /var/lib/kapacitor is the base image's VOLUME, owned by `kapacitor` (made by the .deb);
-# the entrypoint writes the rendered kapacitor.conf under KAPACITOR_CONF_DIR there.
+# /var/lib/kapacitor is the base image's VOLUME, owned by `kapacitor`; the entrypoint writes
+# the rendered kapacitor.conf under KAPACITOR_CONF_DIR there.
 EXPOSE 9092
 
-# The official image creates the system user `kapacitor` (the kapacitor .deb's pre-install
-# runs useradd) and its /entrypoint.sh drops to it with setpriv; we replace that entrypoint,
-# so we switch to the same user here and never run as root.
-# DL3066 ignored because the uid of `kapacitor` is picked by `useradd --system` at package
-# install and is not fixed across base image builds; the name is what the image guarantees
-# (and what owns the /var/lib/kapacitor volume). Look it up with `id kapacitor` if a platform
-# needs a numeric runAsUser.
+# The official image creates the system user `kapacitor` (the .deb's pre-install) and its
+# /entrypoint.sh drops to it; we replace that entrypoint, so we switch to the user here.
+# DL3066: the uid of `kapacitor` is picked by `useradd --system` and not fixed across base
+# image builds; the name is what the image guarantees (`id kapacitor` gives the number).
 # hadolint ignore=DL3066
 USER kapacitor
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", \
-         "http://localhost:9092/kapacitor/v1/ping"]
+# Healthy only when kapacitord answers on KAPACITOR_HTTP_BIND and every enabled task of
+# config.json is executing (entrypoint/health.py).
+HEALTHCHECK --interval=15s --timeout=10s --start-period=90s --retries=3 \
+    CMD ["/opt/conda/envs/udfs/bin/python", "-m", "entrypoint.health"]
 
 # Renders the config, starts kapacitord and defines the tasks (package entrypoint/).
 # Setting ENTRYPOINT resets the base image's CMD ["kapacitord"], so no arguments are passed.

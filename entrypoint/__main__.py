@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from entrypoint import alert_handlers, tasks
+from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
 from entrypoint.check import run_check
 from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
@@ -18,9 +18,9 @@ from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
-from kapacitorkit import binaries
+from kapacitorkit import auth, binaries
 from kapacitorkit.api import ApiError, KapacitorApi
-from kapacitorkit.ports import PortInUse, ensure_free
+from kapacitorkit.ports import PortInUse, ensure_free, free_port
 
 READY_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
@@ -42,7 +42,8 @@ class Entrypoint:
     def __init__(self, settings: Settings, config: config_json.Config) -> None:
         self.settings = settings
         self.config = config
-        self.api = KapacitorApi(settings.kapacitor_url)
+        self.credentials = auth.from_env()
+        self.api = KapacitorApi(settings.kapacitor_url, credentials=self.credentials)
         self.supervisor = Supervisor(self.api)
         self.kapacitord: Kapacitord | None = None
         self.refused: set[str] = set()
@@ -51,13 +52,33 @@ class Entrypoint:
     def boot(self) -> None:
         """Start kapacitord on a freshly rendered config and bring every task up."""
         started = time.monotonic()
-        self.kapacitord = Kapacitord(self.settings, write_conf(self.config, self.settings))
+        if self.credentials is not None:
+            self._ensure_user()
+        self.kapacitord = Kapacitord(self.settings, write_conf(
+            self.config, self.settings, auth="off" if self.credentials is None else "on"))
         self.kapacitord.start()
         self.api.wait_ready(READY_TIMEOUT, alive=self.kapacitord.alive)
         log(f"kapacitord ready at {self.settings.kapacitor_url} "
             f"({time.monotonic() - started:.1f}s)")
         self._define_handlers()
         self._start_tasks(list(self.config.tasks), started)
+
+    def _ensure_user(self) -> None:
+        """Kapacitor's API needs a user before it can be asked to make one: start it once on
+        a private loopback port with its user store but no HTTP authentication, make the
+        user an admin with the given password, and stop it."""
+        port = free_port()
+        private = dataclasses.replace(self.settings, http_bind=f"127.0.0.1:{port}")
+        server = Kapacitord(private, write_conf(self.config, private, auth="users",
+                                                name="kapacitor-users.conf"), echo=False)
+        server.start()
+        try:
+            api = KapacitorApi(f"http://127.0.0.1:{port}", credentials=None)
+            api.wait_ready(READY_TIMEOUT, alive=server.alive)
+            done = api.ensure_admin(self.credentials)
+            log(f"authentication on: user {self.credentials.username} {done}")
+        finally:
+            server.stop()
 
     def _define_handlers(self) -> None:
         statuses = alert_handlers.define_all(self.api, self.config.alert_handlers,
@@ -74,12 +95,17 @@ class Entrypoint:
                 self.refused.add(name)
             else:
                 self.refused.discard(name)
-        # A refused task does not exist in Kapacitor: nothing to restart until it is fixed.
-        enabled = [n for n, t in self.config.tasks.items() if t.enabled and n not in self.refused]
         running = sum(statuses.get(n) == "executing" for n in names)
         log(f"{running} of {len(names)} task(s) executing, "
             f"{time.monotonic() - started:.1f}s after start")
-        self.supervisor.watch(enabled)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Supervise exactly the enabled tasks of the current config.json that Kapacitor
+        accepted: a removed task is let go, a refused one waits until it is defined."""
+        self.refused &= set(self.config.tasks)
+        self.supervisor.watch(n for n, t in self.config.tasks.items()
+                              if t.enabled and n not in self.refused)
 
     # -- run ---------------------------------------------------------------------------------
     def run(self) -> int:
@@ -93,8 +119,8 @@ class Entrypoint:
                 changed = watcher.changes()
                 if changed:
                     watcher = self._on_changes(changed, watcher)
-            for name, error in self.kapacitord.failed_tasks():
-                self.supervisor.failed(name, error)
+            for name, error, when in self.kapacitord.failed_tasks():
+                self.supervisor.failed(name, error, when)
             due = self.supervisor.next_due()
             if now >= next_check or (due is not None and now >= due):
                 next_check = now + self.settings.check_interval
@@ -102,7 +128,7 @@ class Entrypoint:
             time.sleep(TICK)
         status = self.kapacitord.stop()
         log(f"kapacitord exited on its own with status {status}")
-        return status
+        return status or 1  # never 0: whatever runs us must start us again
 
     def _watcher(self) -> Watcher | None:
         if not self.settings.dev_mode:
@@ -126,12 +152,16 @@ class Entrypoint:
         else:
             log(f"dev: changed {shown}: no task affected")
             self.config = plan.config
+        self._reconcile()
         if handlers_changed and not plan.restart_kapacitord:  # a restart defines them anyway
             self._define_handlers()
         return Watcher(watch_roots(self.config, home)) if reloaded else watcher
 
     def _apply(self, plan: Plan) -> None:
         old, self.config = self.config, plan.config
+        never_defined = plan.restart & self.refused  # Kapacitor refused them: define, not restart
+        plan.restart -= never_defined
+        plan.define |= never_defined
         started = time.monotonic()
         for name in sorted(plan.delete):
             log(f"dev: task {name}: removed from config.json, deleting it")
@@ -145,7 +175,8 @@ class Entrypoint:
             self.boot()
             return
         for name in sorted(plan.define):
-            log(f"dev: task {name}: {'redefining' if name in old.tasks else 'defining'}")
+            known = name in old.tasks and name not in self.refused  # Kapacitor has it
+            log(f"dev: task {name}: {'redefining' if known else 'defining'}")
         for name in sorted(plan.restart):
             if self.config.tasks[name].enabled:
                 log(f"dev: task {name}: UDF code changed, restarting")
@@ -233,15 +264,27 @@ def run(settings: Settings) -> int:
     settings = dataclasses.replace(settings, kapacitord=settings.kapacitord
                                    or binaries.find_kapacitord() or "")
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
+    problem = container.unwritable([settings.conf_dir, settings.data_dir])
+    if problem:
+        print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal)
-    entrypoint = Entrypoint(settings, config)
     try:
+        entrypoint = Entrypoint(settings, config)
+    except auth.AuthError as exc:
+        print(f"entrypoint: invalid credentials: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        container.wait_for_influxdb(settings.influxdb_url, settings.influxdb_wait)
         entrypoint.boot()
         return entrypoint.run()
     except Shutdown as why:
         log(f"{why}: stopping kapacitord")
-    except ApiError as exc:
+    except container.Unreachable as exc:
+        log(f"giving up: {exc}")
+        return 1
+    except (ApiError, OSError) as exc:  # OSError: kapacitord stopped answering
         log(f"giving up: {exc}")
         return _stop(entrypoint) or 1
     status = _stop(entrypoint)

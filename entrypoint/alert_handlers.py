@@ -21,15 +21,35 @@ RECORD = "entrypoint-alert-handlers.json"
 """In the data directory: the topic/id of every handler this entrypoint defined."""
 
 
+class HandlerError(ValueError):
+    """A handler's options are not acceptable (e.g. a log file outside the data directory)."""
+
+
 def options(handler: AlertHandler, data_dir: Path) -> dict[str, Any]:
-    """The handler's options with $data_dir filled in; a log handler's folder is created,
-    since Kapacitor opens the file but does not make its directory."""
+    """The handler's options with $data_dir filled in.
+
+    A log handler's file must be inside the data directory (a relative path is taken
+    from there): the entrypoint creates its folder, since Kapacitor opens the file but
+    does not make its directory, and must not create folders anywhere else.
+    """
     resolved = {key: Template(value).safe_substitute(data_dir=str(data_dir))
                 if isinstance(value, str) else value
                 for key, value in handler.options.items()}
     if handler.kind == "log" and isinstance(resolved.get("path"), str):
-        Path(resolved["path"]).parent.mkdir(parents=True, exist_ok=True)
+        path = log_path(resolved["path"], data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        resolved["path"] = str(path)
     return resolved
+
+
+def log_path(path: str, data_dir: Path) -> Path:
+    """The log file, resolved (links and '..' included); HandlerError if outside data_dir."""
+    root = data_dir.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise HandlerError(f"log path {path!r} is outside the data directory {root} "
+                           "(use $data_dir/...)")
+    return target
 
 
 def define_all(api: KapacitorApi, handlers: Iterable[AlertHandler],
@@ -59,7 +79,7 @@ def define_all(api: KapacitorApi, handlers: Iterable[AlertHandler],
                                      options(handler, data_dir))
             statuses[name] = "defined"
             tracked.add(handler.key)
-        except (ApiError, OSError) as exc:
+        except (ApiError, OSError, HandlerError) as exc:
             statuses[name] = f"refused: {exc}"
     _record(data_dir, tracked)
     return statuses

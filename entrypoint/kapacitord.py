@@ -8,6 +8,7 @@ supervisor learns of a failed task.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import queue
@@ -39,14 +40,16 @@ def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
     return functions
 
 
-def write_conf(config: Config, settings: Settings) -> str:
+def write_conf(config: Config, settings: Settings, auth: str = "off",
+               name: str = "kapacitor.conf") -> str:
     """Render kapacitor.conf into the writable conf dir; return its path."""
     settings.conf_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.conf_dir / "kapacitor.conf"
+    path = settings.conf_dir / name
     path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
-                           log_level=settings.log_level))
+                           log_level=settings.log_level, hostname=settings.hostname,
+                           auth=auth))
     return str(path)
 
 
@@ -55,12 +58,16 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-_TASK_ERROR = re.compile(r'msg="encountered error".*?\btask=(?P<task>[^\s"]+)'
+_TASK_ERROR = re.compile(r'(?:\bts=(?P<ts>\S+) .*?)?'
+                         r'msg="(?:encountered error|received error message)"'
+                         r'.*?\btask=(?P<task>[^\s"]+)'
                          r'.*?\berr=(?P<err>"(?:\\.|[^"\\])*"|\S+)')
 
 
-def task_error(line: str) -> tuple[str, str] | None:
-    """(task, error) from a kapacitord log line reporting a task's node failure."""
+def task_error(line: str) -> tuple[str, str, float | None] | None:
+    """(task, error, when: epoch seconds) from a kapacitord log line reporting that a
+    task's node failed ("encountered error") or that its UDF sent an ErrorResponse
+    ("received error message": the UDF's own words, e.g. which handler hung)."""
     match = _TASK_ERROR.search(line)
     if match is None:
         return None
@@ -70,7 +77,14 @@ def task_error(line: str) -> tuple[str, str] | None:
             err = json.loads(err)
         except ValueError:
             err = err.strip('"')
-    return match["task"], err
+    return match["task"], err, _epoch(match["ts"])
+
+
+def _epoch(stamp: str | None) -> float | None:
+    try:
+        return datetime.datetime.fromisoformat(stamp).timestamp() if stamp else None
+    except ValueError:
+        return None
 
 
 class Kapacitord:
@@ -80,7 +94,7 @@ class Kapacitord:
         self.cmd = [settings.kapacitord, "-config", conf_path]
         self.echo = echo  # False: read the output (for task errors) without passing it on
         self.proc: subprocess.Popen | None = None
-        self.task_errors: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self.task_errors: queue.SimpleQueue[tuple[str, str, float | None]] = queue.SimpleQueue()
 
     def start(self) -> None:
         log(f"starting {' '.join(self.cmd)}")
@@ -100,8 +114,8 @@ class Kapacitord:
             if found is not None:
                 self.task_errors.put(found)
 
-    def failed_tasks(self) -> list[tuple[str, str]]:
-        """(task, error) pairs logged since the last call."""
+    def failed_tasks(self) -> list[tuple[str, str, float | None]]:
+        """(task, error, when) logged since the last call."""
         found = []
         while not self.task_errors.empty():
             found.append(self.task_errors.get())

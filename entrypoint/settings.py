@@ -7,6 +7,7 @@ KAPACITOR_DATA_DIR or `--data-dir`, so nothing is written to /var/lib unasked.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class Settings:
     log_level: str
     dev_mode: bool
     check_interval: float
+    hostname: str = "localhost"
+    influxdb_wait: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -71,4 +74,7 @@ class Settings:
             log_level=kapacitor_log_level(env.get("LOG_LEVEL", "INFO")),
             dev_mode=_truthy(env.get("DEV_MODE", "")),
             check_interval=float(env.get("SUPERVISE_INTERVAL") or 3.0),
+            # The official image's default: the name Kapacitor reports is the container's.
+            hostname=env.get("KAPACITOR_HOSTNAME") or env.get("HOSTNAME") or socket.gethostname(),
+            influxdb_wait=float(env.get("INFLUXDB_WAIT") or 300.0),
         )

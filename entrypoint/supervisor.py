@@ -3,8 +3,10 @@
 A task fails in two ways: it could not start (enabled, executing=false, error
 set), or a node failed later (Kapacitor 1.8 keeps it "executing" and only logs
 the error; kapacitord.py reports those). The only cure is disable+enable.
-Restarts back off exponentially (1s, 2s, 4s ... 60s) so a UDF that dies at once
-does not spin; the back-off is forgotten once the task has run healthy a while.
+The first restart is immediate (a UDF killed or hung once should cost seconds of
+data, not a back-off); further restarts back off exponentially (1s, 2s, 4s ... 60s)
+so a UDF that dies at once does not spin; the count is forgotten once the task has
+run healthy a while.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from kapacitorkit.api import ApiError, KapacitorApi
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
-HEALTHY_RESET = 120.0
+HEALTHY_RESET = 10.0
+"""Seconds a task must execute after a restart before a new failure counts as a new incident."""
 
 
 def backoff(failures: int) -> float:
-    """Delay before the n-th consecutive restart (n >= 1)."""
-    return min(MAX_DELAY, FIRST_DELAY * 2 ** (failures - 1))
+    """Delay before the n-th consecutive restart (n >= 1): none for the first."""
+    return 0.0 if failures <= 1 else min(MAX_DELAY, FIRST_DELAY * 2 ** (failures - 2))
 
 
 @dataclass
@@ -33,17 +36,22 @@ class Health:
     restart_at: float | None = None
     healthy_since: float | None = None
     error: str = ""
+    restarted_wall: float = 0.0  # epoch seconds of the last restart
 
 
 class Supervisor:
-    def __init__(self, api: KapacitorApi, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, api: KapacitorApi, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.api = api
         self.clock = clock
+        self.wall = wall
         self.health: dict[str, Health] = {}
 
     def watch(self, names: Iterable[str]) -> None:
-        """The enabled tasks to look after (replaces the previous set)."""
-        names = list(names)
+        """The enabled tasks to look after (replaces the previous set; logged when it changes)."""
+        names = sorted(names)
+        if names != sorted(self.health):
+            log(f"supervising {len(names)} task(s): {', '.join(names) or 'none'}")
         self.health = {n: self.health.get(n, Health()) for n in names}
 
     def forget(self, name: str) -> None:
@@ -64,10 +72,14 @@ class Supervisor:
                 continue
             self._judge(name, health, info)
 
-    def failed(self, name: str, error: str) -> None:
-        """kapacitord logged a failure of this task: schedule its restart."""
-        if name in self.health:
-            self._fail(name, self.health[name], error)
+    def failed(self, name: str, error: str, when: float | None = None) -> None:
+        """kapacitord logged a failure of this task (at epoch `when`): schedule its restart,
+        unless the failure is of the run before our last restart (a late keepalive timeout
+        after the UDF's own ErrorResponse, say)."""
+        health = self.health.get(name)
+        if health is None or (when is not None and when < health.restarted_wall):
+            return
+        self._fail(name, health, error)
 
     def _fail(self, name: str, health: Health, error: str) -> None:
         if health.restart_at is not None:
@@ -84,6 +96,7 @@ class Supervisor:
         if health.restart_at is not None:
             if now >= health.restart_at:
                 health.restart_at = None
+                health.restarted_wall = self.wall()
                 error = kapacitor_tasks.restart(self.api, name)
                 outcome = f"restart failed: {error}" if error else "restarted"
                 log(f"task {name}: {outcome} (restart #{health.failures}, after: {health.error})")

@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kapacitorkit import auth
+
 
 class ApiError(RuntimeError):
     """Kapacitor answered with an error status; the message carries its text."""
@@ -20,20 +22,29 @@ class ApiError(RuntimeError):
         self.status = status
 
 
+_FROM_ENV: Any = object()
+
+
 class KapacitorApi:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    """Kapacitor's HTTP API; credentials default to the environment's (kapacitorkit.auth)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0,
+                 credentials: auth.Credentials | None = _FROM_ENV) -> None:
         self.base = base_url.rstrip("/")
         self.timeout = timeout
+        self.credentials = auth.from_env() if credentials is _FROM_ENV else credentials
 
     def _call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-              query: Mapping[str, str] | None = None) -> Any:
+              query: Mapping[str, str | list[str]] | None = None) -> Any:
         url = f"{self.base}{path}"
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(url, data=data, method=method)
         if body is not None:
             request.add_header("Content-Type", "application/json")
+        if self.credentials is not None:
+            request.add_header("Authorization", self.credentials.header)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 text = response.read()
@@ -67,18 +78,16 @@ class KapacitorApi:
                     task_type: str = "stream", vars: Mapping[str, Any] | None = None,
                     enabled: bool = False) -> dict:
         """Create the task, or replace its definition if it exists (it keeps its status)."""
-        body: dict[str, Any] = {"id": task_id, "type": task_type, "dbrps": list(dbrps),
-                                "script": script,
+        body: dict[str, Any] = {"type": task_type, "dbrps": list(dbrps), "script": script,
                                 "status": "enabled" if enabled else "disabled"}
         if vars:
             body["vars"] = dict(vars)
         try:
-            return self._call("POST", "/kapacitor/v1/tasks", body)
-        except ApiError as exc:
-            if "already exists" not in str(exc):
-                raise
-            body.pop("id")
             return self._call("PATCH", f"/kapacitor/v1/tasks/{task_id}", body)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: no such task yet
+                raise
+        return self._call("POST", "/kapacitor/v1/tasks", {"id": task_id, **body})
 
     def set_status(self, task_id: str, enabled: bool) -> dict:
         status = "enabled" if enabled else "disabled"
@@ -88,8 +97,10 @@ class KapacitorApi:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}",
                           query={"dot-view": "labels", "script-format": "raw"})
 
-    def tasks(self) -> list[dict]:
-        return self._call("GET", "/kapacitor/v1/tasks", query={"fields": "status"})["tasks"]
+    def tasks(self, *fields: str) -> list[dict]:
+        """Every task (its id and `fields`, default status), in one request."""
+        return self._call("GET", "/kapacitor/v1/tasks",
+                          query={"fields": list(fields or ["status"]), "limit": "1000"})["tasks"]
 
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/kapacitor/v1/tasks/{task_id}")
@@ -147,10 +158,25 @@ class KapacitorApi:
         try:
             answer = self._call("GET", f"/kapacitor/v1/alerts/topics/{topic}/events")
         except ApiError as exc:
-            if "unknown topic" in str(exc):
+            if exc.status == 404:  # no such topic (yet)
                 return {}
             raise
         return {event["id"]: event["state"] for event in answer.get("events", [])}
+
+    # -- users -------------------------------------------------------------------
+    def ensure_admin(self, credentials: auth.Credentials) -> str:
+        """Create the user as an admin, or set its password and type; 'created'/'updated'."""
+        path = f"/kapacitor/v1/users/{urllib.parse.quote(credentials.username)}"
+        body = {"password": credentials.password, "type": "admin"}
+        try:
+            self._call("GET", path)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            self._call("POST", "/kapacitor/v1/users", {"name": credentials.username, **body})
+            return "created"
+        self._call("PATCH", path, body)
+        return "updated"
 
     # -- data --------------------------------------------------------------------
     def write(self, lines: str | bytes, db: str, rp: str = "autogen",

@@ -51,9 +51,18 @@ def render_udf_functions(functions: Iterable[UdfFunction]) -> str:
 
 def render(functions: Iterable[UdfFunction], *, data_dir: str, http_bind: str = ":9092",
            influxdb_url: str = "", hostname: str = "localhost", log_level: str = "INFO",
-           snapshot_interval: str = "1m", template: Path = TEMPLATE) -> str:
-    """The whole kapacitor.conf; InfluxDB is enabled only when a URL is given."""
+           snapshot_interval: str = "1m", auth: str = "off",
+           template: Path = TEMPLATE) -> str:
+    """The whole kapacitor.conf; InfluxDB is enabled only when a URL is given.
+
+    auth: "off"; "on" (Kapacitor's user store, every HTTP request authenticated); or
+    "users" (the user store without HTTP authentication, to create the first user).
+    """
+    if auth not in ("off", "on", "users"):
+        raise ValueError(f"auth: {auth!r} is not off, on or users")
     return Template(template.read_text()).substitute(
+        auth_enabled="false" if auth == "off" else "true",
+        http_auth="true" if auth == "on" else "false",
         hostname=hostname,
         data_dir=data_dir,
         http_bind=http_bind,

@@ -22,23 +22,10 @@ fi
 log() { echo "install_kapacitor: $*" >&2; }
 started=$SECONDS
 
-# run PHASE CMD...: CMD's output goes to the build log; a line with the phase and the elapsed
-# time reaches stderr every 15 s, so a cold build (minutes) never runs in silence.
 build_log="$cache/build.log"
-run() {
-  local phase=$1; shift
-  log "$phase"
-  "$@" >>"$build_log" 2>&1 &
-  local pid=$! next=$((SECONDS + 15))
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if ((SECONDS >= next)); then
-      log "$phase ... $((SECONDS - started)) s elapsed"
-      next=$((SECONDS + 15))
-    fi
-  done
-  wait "$pid" || { log "$phase failed; the end of $build_log:"; tail -n 40 "$build_log" >&2; exit 1; }
-}
+# shellcheck source=scripts/progress.sh
+source "$here/scripts/progress.sh"
+run() { progress_run install_kapacitor "$build_log" "$@" || exit 1; }
 
 # One build at a time per cache: a second caller waits, then finds the binaries.
 mkdir -p "$cache"
@@ -73,7 +60,8 @@ rm -rf "$bin_dir.tmp" && mkdir -p "$bin_dir.tmp"
   export RUSTC_WRAPPER="$here/scripts/rustc-cap-lints.sh"
   # flux pins an old toolchain in rust-toolchain; build with the installed one.
   export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-stable}"
-  export GOFLAGS="-mod=mod -buildvcs=false"
+  # -mod=readonly: the build never rewrites go.mod/go.sum; a missing checksum is an error.
+  export GOFLAGS="-mod=readonly -buildvcs=false"
   ldflags="-X main.version=${version#v} -X main.branch=$version -X main.commit=go-module"
   run "downloading modules and compiling kapacitord (flux's Rust library through cargo)" \
     go build -ldflags "$ldflags" -o "$bin_dir.tmp/kapacitord" \

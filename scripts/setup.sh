@@ -16,6 +16,8 @@ purpose=${1:-demo}
 venv=${VENV:-.venv}
 started=$SECONDS
 say() { echo "setup: $*" >&2; }
+# shellcheck source=scripts/progress.sh
+source scripts/progress.sh
 
 kapacitord_built() { bash scripts/install_kapacitor.sh --check >/dev/null 2>&1; }
 
@@ -38,6 +40,9 @@ if [[ $purpose != venv ]]; then
 fi
 if [[ $purpose == test ]]; then
   command -v docker-compose >/dev/null || debs+=(docker-compose)
+  # the image tests: Debian's engine (scripts/dockerd.sh starts it) and the base-image builder
+  command -v dockerd >/dev/null || debs+=(docker.io)
+  command -v debootstrap >/dev/null || debs+=(debootstrap)
 fi
 
 toolchains=()
@@ -48,8 +53,13 @@ go.dev/dl and put it on PATH; the build then fetches the Go release tools/kapaci
 has a Rust library): install it with rustup and put ~/.cargo/bin on PATH")
 fi
 
+if ((${#toolchains[@]})); then
+  say "kapacitord is built from source, which needs:"
+  printf '    %s\n' "${toolchains[@]}" >&2
+fi
 if ((${#debs[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
+    ((${#toolchains[@]})) && exit 1
     say "installing Debian packages: ${debs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -65,22 +75,18 @@ if ((${#debs[@]})); then
     exit 1
   fi
 fi
-if ((${#toolchains[@]})); then
-  say "kapacitord is built from source, which needs:"
-  printf '    %s\n' "${toolchains[@]}" >&2
-  exit 1
-fi
+((${#toolchains[@]})) && exit 1
 
 # --- 2. the project's virtualenv
 stamp="$venv/.installed"
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements.txt -nt $stamp \
       || requirements-dev.txt -nt $stamp ]]; then
-  say "installing the project and its Python packages into $venv (1-3 minutes)"
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
-    -r requirements-dev.txt -e . | grep --line-buffered -E '^(Collecting|Successfully|ERROR|error)' >&2 || true
-  # pip's status, not grep's: the stamp says the install worked
-  "$venv/bin/python" -c "import kapacitorkit, udfkit, mlkit, entrypoint, localstack, jsonschema"
+  : >"$venv/pip.log"
+  progress_run setup "$venv/pip.log" \
+    "installing the project and its Python packages into $venv (1-3 minutes)" \
+    "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+    -r requirements-dev.txt -e .
   touch "$stamp"
 fi
 

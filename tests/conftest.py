@@ -8,4 +8,4 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.testbed"]
+pytest_plugins = ["tests.testbed", "tests.dockerbed"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,15 +22,22 @@ UDF_SCRIPTS = ["mirror.py", "threshold.py", "temperature_classifier.py",
                "humidity_classifier.py", "moving_average.py", "outliers.py"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process: what its start-up cost, however busy the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.parametrize("script", UDF_SCRIPTS)
 def test_info_probe_answers_fast(script):
-    start = time.monotonic()
     client = spawn(script, *(["--mode", "batch"] if script == "outliers.py" else []))
     info = client.info()
-    elapsed = time.monotonic() - start
+    cpu = _cpu_seconds(client.proc.pid)
+    maps = Path(f"/proc/{client.proc.pid}/maps").read_text()
     client.close_input()
     assert client.wait() == 0
-    assert elapsed < 0.5, f"{script} took {elapsed:.2f}s to answer Info"
+    assert cpu < 0.5, f"{script} used {cpu:.2f} s CPU before answering Info"
+    assert "numpy" not in maps and "sklearn" not in maps, "heavy imports belong in Init"
     assert info.wants == (udf_pb2.BATCH if script == "outliers.py" else udf_pb2.STREAM)
 
 
@@ -52,14 +60,11 @@ def test_init_error_names_option_and_types():
 
 def test_keepalive_answered_while_handler_is_busy():
     client = spawn("tests/udfs/probe.py")
-    assert client.init({"sleep": 1.5}).success
+    assert client.init({"sleep": 3.0}).success
     client.send(point_requests([point(1, v=1.0)]))
-    time.sleep(0.1)
-    sent = time.monotonic()
     client.send([Request(keepalive=udf_pb2.KeepaliveRequest(time=77))])
-    first = client.recv(timeout=5)
+    first = client.recv(timeout=5)  # before the point, which takes 3 s: the reader answered
     assert first.WhichOneof("message") == "keepalive" and first.keepalive.time == 77
-    assert time.monotonic() - sent < 0.5
     assert read_points(client, 1)[0].time == 1
     client.close_input()
     assert client.wait() == 0
@@ -124,7 +129,9 @@ def test_vectorised_handler_gets_every_waiting_point_but_a_lone_point_at_once():
     client.send(point_requests([point(5000, v=1.0)]))
     lone = read_points(client, 1)[0]
     assert lone.fieldsInt["call_size"] == 1
-    assert time.monotonic() - start < 0.2
+    # an agent that waited for a call to fill would wait for ever here; 1 s allows a busy
+    # machine (the 0.5 ms gather delay is what the agent adds)
+    assert time.monotonic() - start < 1.0
     client.close_input()
 
 
@@ -220,16 +227,15 @@ def test_socket_mode_serves_several_connections_at_once():
     assert not os.path.exists(path)
 
 
-def test_point_outside_a_batch_is_dropped_even_when_bad_points_pass():
+def test_point_outside_a_batch_is_an_error_response_naming_it():
     client = spawn("rfc_classifier.py", "--mode", "batch")  # on_error "pass" by default
     assert client.init({}).success
     client.send(point_requests([point(1, v=1.0)]))
-    client.close_input()
-    assert client.wait() == 0
-    with pytest.raises(EOFError):
-        client.recv(timeout=5)
-    assert any("1 point(s) dropped" in line and "point outside a batch" in line
-               for line in client.stderr)
+    response = client.recv(timeout=5)
+    assert response.WhichOneof("message") == "error"
+    assert "point outside a batch" in response.error.error
+    assert "rfc_classifier_batch" in response.error.error
+    assert client.wait(timeout=5) == 1
 
 
 def _collections_for(points: int, *args: str) -> int:

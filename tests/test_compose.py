@@ -1,10 +1,9 @@
 """Static checks of the container files: compose, Dockerfiles, Telegraf, Grafana, pins.
 
-Why: there is no Docker engine where the tests run, so nothing here builds or starts a
-container. What can be checked is checked with the real tools (docker-compose config,
-hadolint) and by cross-reading the files against each other and against the data model:
-a topic, a measurement or a mount path that disagrees between two files would otherwise
-only show up as an empty dashboard on someone's Docker host.
+The images are built and run in tests/test_docker*.py; these checks are the fast ones, with
+the real tools (docker-compose config, hadolint) and by cross-reading the files against each
+other and against the data model: a topic, a measurement or a mount path that disagrees
+between two files would otherwise only show up as an empty dashboard on someone's host.
 """
 
 from __future__ import annotations
@@ -350,12 +349,23 @@ def test_dockerfile_runs_as_non_root_from_pinned_images(dockerfile: str) -> None
 
 def test_kapacitor_dockerfile_contract() -> None:
     final = last_stage(dockerfile_instructions(ROOT / "Dockerfile"))
-    assert final[0][1] == "kapacitor:${KAPACITOR_VERSION}"
+    assert final[0][1] == "runtime-${PYTHON_ENV}"
+    stages = {a.split()[-1]: a.split()[0] for ins, a in dockerfile_instructions(ROOT / "Dockerfile")
+              if ins == "FROM" and " AS " in a}
+    assert stages["runtime-conda"] == stages["runtime-pip"] == "kapacitor:${KAPACITOR_VERSION}"
+    assert dockerfile_arg("PYTHON_ENV") == "conda"
+    text = (ROOT / "Dockerfile").read_text()
+    assert not text.startswith("# syntax"), "a syntax line pulls an image at build time"
+    # Both env stages build the same path from the same pins, and the CA secret is mounted
+    # only in RUN steps (never COPYed into a layer).
+    assert text.count("--mount=type=secret,id=extra_ca") == 2
+    assert text.count("/tmp/env/requirements.txt") == 2 and "extra_ca" not in "".join(
+        a for ins, a in dockerfile_instructions(ROOT / "Dockerfile") if ins == "COPY")
     kinds = dict(final)
-    assert (
-        "curl" in kinds["HEALTHCHECK"]
-        and "localhost:9092/kapacitor/v1/ping" in kinds["HEALTHCHECK"]
-    )
+    # The entrypoint's own check (every enabled task executing, on KAPACITOR_HTTP_BIND), not
+    # a ping on a fixed port.
+    assert '"-m", "entrypoint.health"]' in kinds["HEALTHCHECK"]
+    assert "9092" not in kinds["HEALTHCHECK"]
     assert kinds["EXPOSE"] == "9092"
     assert kinds["USER"] == "kapacitor"
     assert kinds["WORKDIR"] == UDFS_HOME
@@ -374,7 +384,7 @@ def test_kapacitor_dockerfile_contract() -> None:
         assert setting in env
     copied = {a.split()[-1] for ins, a in final if ins == "COPY"}
     assert {"udfs/", "tick_scripts/", "config/", "models/", "entrypoint/"} <= copied
-    # The builder must not copy the shell test's optional lock in a way that hides its absence.
+    # The conda stage takes conda-lock.yml when present, and builds without it.
     assert "conda-lock.ym[l]" in (ROOT / "Dockerfile").read_text()
 
 
@@ -475,15 +485,37 @@ def spec_lines(path: Path) -> list[str]:
     ]
 
 
-def test_conda_pins_equal_pip_pins_and_environment_yml() -> None:
-    pip = dict(line.split("==") for line in spec_lines(ROOT / "requirements.txt"))
-    conda = dict(
-        re.split(r"==?", line, maxsplit=1) for line in spec_lines(ROOT / "conda_requirements.txt")
-    )
-    assert conda.pop("python") == "3.11"
-    assert conda == pip
+# Each pin looked up in the stored conda-forge file listings (anaconda.org/conda-forge/<name>/
+# files, through the project's search tool) on 2026-11-25. Where the PyPI pin was newer than
+# anything conda-forge carries, the pin moved to conda-forge's newest (protobuf 7.36.2 ->
+# 7.35.1, pandas 3.1.1 -> 3.0.3, scikit-learn 1.9.1 -> 1.9.0); jsonschema is noarch. PyPI
+# carries each as cp311 wheels (the image's pip env installs them with --only-binary).
+# Update this table with the pins.
+CONDA_FORGE_CHECKED = {"protobuf": "7.35.1", "numpy": "2.4.6", "pandas": "3.0.3",
+                       "scikit-learn": "1.9.0", "joblib": "1.6.0", "jsonschema": "4.26.0"}
+
+
+def test_one_pin_list_for_pip_and_conda() -> None:
+    pins = dict(line.split("==") for line in spec_lines(ROOT / "requirements.txt"))
+    assert pins == CONDA_FORGE_CHECKED, "a pin changed: check conda-forge carries it"
+    assert not (ROOT / "conda_requirements.txt").exists(), "one list: requirements.txt"
     env = load_yaml((ROOT / "environment.yml").read_text())
     assert env["channels"][0] == "conda-forge"
-    assert env["dependencies"] == spec_lines(ROOT / "conda_requirements.txt")
+    python, *deps = env["dependencies"]
+    assert deps == spec_lines(ROOT / "requirements.txt")
+    assert f"--channel conda-forge {python} --file" in (ROOT / "Dockerfile").read_text()
     simulator_base = dockerfile_instructions(ROOT / "simulator/Dockerfile")[0][1]
-    assert simulator_base.startswith("python:3.11.")
+    assert simulator_base.startswith("python:" + python.split("=")[1] + ".")
+
+
+def test_telegraf_build_matches_compose_and_its_config() -> None:
+    """The local telegraf image is built at compose's tag with the plugins telegraf.conf uses."""
+    gomod = (ROOT / "tools/telegraf/go.mod").read_text()
+    version = re.search(r"github.com/influxdata/telegraf v(\S+)", gomod).group(1)
+    assert compose_config(BASE)["services"]["telegraf"]["image"] == f"telegraf:{version}"
+    script = (ROOT / "scripts/install_telegraf.sh").read_text()
+    built = set(re.search(r'plugins="([^"]+)"', script).group(1).split(","))
+    conf = telegraf()
+    used = {f"{kind}.{name}" for kind in ("inputs", "outputs") for name in conf[kind]}
+    used |= {f"parsers.{c['data_format']}" for c in conf["inputs"]["mqtt_consumer"]}
+    assert built == used

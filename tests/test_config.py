@@ -188,22 +188,26 @@ class FakeApi:
         self.calls.append((name, enabled))
 
 
-def test_backoff_doubles_to_a_cap():
-    assert [backoff(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+def test_backoff_is_none_for_a_first_failure_then_doubles_to_a_cap():
+    assert [backoff(n) for n in range(1, 10)] == [0, 1, 2, 4, 8, 16, 32, 60, 60]
 
 
-def test_supervisor_restarts_a_failed_task_after_its_backoff():
+def test_supervisor_restarts_at_once_then_backs_off_a_task_that_keeps_failing():
     now = [0.0]
     api = FakeApi()
     supervisor = Supervisor(api, clock=lambda: now[0])
     supervisor.watch(["t"])
     api.info = {"status": "enabled", "executing": False, "error": "udf exited"}
     supervisor.check()
-    assert api.calls == [] and supervisor.next_due() == 1.0
-    now[0] = 1.0
+    assert supervisor.next_due() == 0.0
     supervisor.check()
     assert api.calls == [("t", False), ("t", True)]
-    supervisor.check()  # failed again at once: the next wait is 2 s
+    supervisor.check()  # failed again at once: the next wait is 1 s
+    assert supervisor.next_due() == 1.0
+    now[0] = 1.0
+    supervisor.check()
+    assert api.calls == [("t", False), ("t", True)] * 2
+    supervisor.check()  # and again: 2 s
     assert supervisor.next_due() == 3.0
     api.info = {"status": "enabled", "executing": True, "error": ""}
     for t in (4.0, 200.0, 400.0):
@@ -221,7 +225,6 @@ def test_supervisor_acts_on_failures_kapacitord_logs():
             'task=t node=udf2 err="keepalive timedout, last \\"x\\""')
     supervisor.failed(*task_error(line))
     assert supervisor.health["t"].error == 'keepalive timedout, last "x"'
-    now[0] = 1.0
     supervisor.check()
     assert api.calls == [("t", False), ("t", True)]
 
@@ -267,3 +270,56 @@ def test_dev_plan_for_config_changes(tmp_path):
                              "timeout": "5s"})
     changed = plan_changes({config.path}, config, ROOT, lambda: parse(document, tmp_path))
     assert "new UDF mirror" in changed.restart_kapacitord
+
+
+@pytest.mark.parametrize("path", ["{tmp}/outside/x.log", "$data_dir/../outside/x.log",
+                                  "../x.log", "$data_dir", "link/x.log"])
+def test_log_handler_paths_stay_under_the_data_dir(tmp_path, path):
+    from entrypoint.alert_handlers import define_all
+    from entrypoint.config import AlertHandler
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "link").symlink_to(tmp_path)
+
+    defined = []
+
+    class Api:
+        def define_topic_handler(self, *args):
+            defined.append(args)
+
+    path = path.format(tmp=tmp_path)
+    handler = AlertHandler(id="h", topic="anomalies", kind="log", options={"path": path})
+    statuses = define_all(Api(), [handler], data_dir)
+    assert statuses == {"anomalies/h (log)": statuses["anomalies/h (log)"]}
+    assert "outside the data directory" in statuses["anomalies/h (log)"]
+    assert defined == []
+    assert not (tmp_path / "outside").exists()
+
+
+def test_log_handler_relative_path_is_taken_from_the_data_dir(tmp_path):
+    from entrypoint.alert_handlers import options
+    from entrypoint.config import AlertHandler
+
+    handler = AlertHandler(id="h", topic="t", kind="log", options={"path": "alerts/t.log"})
+    assert options(handler, tmp_path) == {"path": str(tmp_path.resolve() / "alerts/t.log")}
+    assert (tmp_path / "alerts").is_dir()
+
+
+def test_a_udf_error_response_is_a_failure_and_a_late_echo_of_it_is_ignored():
+    wall = [1000.0]
+    api = FakeApi()
+    supervisor = Supervisor(api, clock=lambda: 0.0, wall=lambda: wall[0])
+    supervisor.watch(["t"])
+    line = ('ts=1970-01-01T00:16:39.500Z lvl=error msg="received error message" '
+            'service=kapacitor task_master=main task=t node=udf2 '
+            'err="handler probe.point() has been running for 3.0 s"')
+    name, error, when = task_error(line)
+    assert (name, error, when) == ("t", "handler probe.point() has been running for 3.0 s", 999.5)
+    supervisor.failed(name, error, when)
+    supervisor.check()
+    assert api.calls == [("t", False), ("t", True)]
+    late = ('ts=1970-01-01T00:16:39.900Z lvl=error msg="encountered error" service=kapacitor '
+            'task_master=main task=t node=udf2 err="keepalive timedout"')
+    supervisor.failed(*task_error(late))  # logged before our restart: the old run's
+    assert supervisor.health["t"].restart_at is None and supervisor.health["t"].failures == 1

@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from kapacitorkit.api import KapacitorApi
-from kapacitorkit.ports import free_port
-from localstack.process import Process
+from kapacitorkit.api import ApiError, KapacitorApi
+from kapacitorkit.auth import Credentials
+from localstack.entrypoint import Entrypoint, make_home
 from tests.testbed import ROOT, wait_for
 
 pytestmark = pytest.mark.kapacitor
@@ -41,56 +39,6 @@ def task(name: str, tick: str, *udfs: str, kind: str = "stream", enabled: bool =
     return {"name": name, "tick_script": tick, "type": kind,
             "dbrps": [dict(d) for d in DBRPS], "udfs": list(udfs),
             "enabled": enabled}
-
-
-def make_home(root: Path) -> Path:
-    """A copy of the image's /opt/kapacitor-udfs layout, plus the tests' own UDF scripts."""
-    home = root / "home"
-    (home / "udfs").mkdir(parents=True)
-    for entry in (ROOT / "udfs").iterdir():
-        if entry.suffix == ".py":
-            shutil.copy(entry, home / "udfs" / entry.name)
-        elif entry.is_dir() and entry.name != "__pycache__":
-            (home / "udfs" / entry.name).symlink_to(entry)
-    for script in (ROOT / "tests" / "udfs").glob("*.py"):
-        shutil.copy(script, home / "udfs" / script.name)
-    shutil.copytree(ROOT / "tick_scripts", home / "tick_scripts")
-    shutil.copytree(ROOT / "config", home / "config")
-    (home / "models").symlink_to(ROOT / "models")
-    return home
-
-
-class Entrypoint(Process):
-    """The entrypoint subprocess, its API, and its log."""
-
-    def __init__(self, home: Path, work: Path, kapacitor_bin: Path, influxdb_url: str = "",
-                 **env: str) -> None:
-        port = free_port()
-        self.api = KapacitorApi(f"http://127.0.0.1:{port}")
-        full_env = {**os.environ, "KAPACITOR_UDFS_HOME": str(home),
-                    "KAPACITOR_CONFIG_JSON": str(home / "config" / "config.json"),
-                    "KAPACITOR_CONF_DIR": str(work / "conf"),
-                    "KAPACITOR_DATA_DIR": str(work / "data"),
-                    "KAPACITORD": str(kapacitor_bin / "kapacitord"),
-                    "KAPACITOR_HTTP_BIND": f"127.0.0.1:{port}", "INFLUXDB_URL": influxdb_url,
-                    "SUPERVISE_INTERVAL": "1", "LOG_LEVEL": "ERROR", **env}
-        full_env.pop("KAPACITOR_URL", None)
-        self.started = time.monotonic()
-        super().__init__([sys.executable, "-m", "entrypoint"], work / "entrypoint.log",
-                         env=full_env)
-
-    def wait_log(self, pattern: str, timeout: float = 20.0) -> re.Match:
-        found = wait_for(lambda: re.search(pattern, self.log_text()), timeout, 0.2)
-        assert found, f"no {pattern!r} in:\n{self.log_text()[-3000:]}"
-        return found
-
-    def wait_tasks(self, names: list[str], timeout: float = 30.0) -> float:
-        """Wait for each task's status line; all must be executing. Returns seconds taken."""
-        self.wait_log(r"task\(s\) executing", timeout)
-        text = self.log_text()
-        for name in names:
-            assert f"task {name}: executing" in text, text[-3000:]
-        return time.monotonic() - self.started
 
 
 @pytest.fixture
@@ -193,7 +141,7 @@ stream
 """
 
 
-def test_task_whose_udf_dies_is_restarted(start, tmp_path):
+def test_task_whose_udf_dies_is_executing_again_within_5_s(start, tmp_path):
     home = make_home(tmp_path)
     (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
     # Kapacitor notices a dead UDF only at the keepalive timeout, hence a short one.
@@ -204,9 +152,11 @@ def test_task_whose_udf_dies_is_restarted(start, tmp_path):
     entry.wait_tasks(["fragile"])
     now = time.time_ns()
     entry.api.write(f"probe v=1 {now}\nprobe die=1 {now + 1}\n", db="telemetry")
-    entry.wait_log(r"task fragile: failed: .+; restarting in 1s")
+    entry.wait_log(r"task fragile: failed: .+; restarting in 0s")
+    noticed = time.monotonic()
     entry.wait_log(r"task fragile: restarted \(restart #1, after: .+\)")
     assert wait_for(lambda: entry.api.task("fragile")["executing"], 10)
+    assert time.monotonic() - noticed < 5.0, "executing again later than 5 s after the error"
     entry.api.write(f"probe v=42 {now + 2}\n", db="telemetry")
 
     def last_value():
@@ -250,7 +200,7 @@ def test_broken_tasks_are_reported_by_name_and_the_others_run(start, tmp_path):
                         task("wrong_type", "wrong_type.tick", "moving_average")]
     entry = start(config, home=home, SUPERVISE_INTERVAL="0.2")
     entry.wait_log(r"task\(s\) executing")
-    time.sleep(1.0)  # several supervisor rounds
+    entry.wait_log(r"supervising 1 task\(s\): avg\n", 5)  # the refused ones are not watched
     text = entry.log_text()
     assert "task avg: executing" in text, text[-3000:]
     # Kapacitor checks option types against our Info response when the task is defined.
@@ -341,3 +291,108 @@ def test_dev_mode_restarts_only_what_changed(start, tmp_path):
     assert wait_for(lambda: entry.api.task("fragile")["executing"])
     assert entry.api.task("avg")["last-enabled"] == enabled_at["avg"]
     assert "redefining" not in entry.log_text().split("UDF code changed")[-1]
+
+
+def test_dev_mode_lets_a_removed_task_go_and_defines_a_refused_one(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    (home / "tick_scripts" / "broken.tick").write_text(BROKEN_TICK)
+    (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
+    config = minimal_config()
+    config["udfs"].append({"name": "dying", "script": "dying.py", "mode": "stream",
+                           "timeout": "10s"})
+    config["tasks"] += [task("broken", "broken.tick", "moving_average"),
+                        task("fragile", "dying.tick", "dying")]
+    entry = start(config, home=home, DEV_MODE="true", SUPERVISE_INTERVAL="0.2")
+    entry.wait_log(r"supervising 2 task\(s\): avg, fragile")
+    entry.wait_log("DEV_MODE: watching")
+
+    # a refused task whose UDF code changes is defined (and refused again), never "restarted"
+    with (home / "udfs" / "moving_average.py").open("a") as script:
+        script.write("# edited\n")
+    entry.wait_log(r"dev: task broken: defining")
+    entry.wait_log(r"task broken: refused: .*invalid TICKscript")
+    assert "task broken: restart failed" not in entry.log_text()
+
+    # a task removed from config.json is deleted and no longer supervised
+    config["tasks"] = [t for t in config["tasks"] if t["name"] != "fragile"]
+    (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
+    entry.wait_log(r"dev: task fragile: removed from config.json, deleting it")
+    entry.wait_log(r"supervising 1 task\(s\): avg")
+    assert "fragile: cannot read its state" not in entry.log_text()
+    assert entry.alive()
+
+
+def test_kapacitord_killed_makes_the_entrypoint_exit_non_zero_at_once(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    entry = start(minimal_config(), home=home)
+    entry.wait_tasks(["avg"])
+    pid = int(subprocess.run(["pgrep", "-f", f"kapacitord -config {tmp_path / 'conf'}"],
+                             capture_output=True, text=True, check=True).stdout.split()[0])
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    status = entry.proc.wait(timeout=10)
+    assert time.monotonic() - killed < 5.0
+    assert status != 0
+    assert "kapacitord exited on its own with status 137" in entry.log_text()
+
+
+HANG_TICK = """
+stream
+    |from()
+        .measurement('probe')
+    @probe()
+        .sleep(3600.0)
+    |httpOut('out')
+"""
+
+
+def test_a_hung_udf_is_noticed_named_and_its_task_restarted(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "hang.tick").write_text(HANG_TICK)
+    config = {"udfs": [{"name": "probe", "script": "probe.py", "mode": "stream",
+                        "timeout": "2s"}],
+              "tasks": [task("stuck", "hang.tick", "probe")]}
+    entry = start(config, home=home)
+    entry.wait_tasks(["stuck"])
+    enabled_at = entry.api.task("stuck")["last-enabled"]
+    entry.api.write(f"probe v=1 {time.time_ns()}\n", db="telemetry")
+    hung_at = time.monotonic()
+    entry.wait_log(r"task stuck: failed: .*handler probe\.point\(\) has been running", 2 + 15)
+    assert wait_for(lambda: entry.api.task("stuck")["last-enabled"] != enabled_at, 10)
+    assert wait_for(lambda: entry.api.task("stuck")["executing"], 10)
+    assert time.monotonic() - hung_at < 2 + 15, "restart later than the UDF timeout + 15 s"
+
+
+def test_optional_authentication_from_a_mounted_password_file(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    secret = tmp_path / "secrets" / "kapacitor_password"
+    secret.parent.mkdir()
+    secret.write_text("s3cret-from-a-file\n")
+    entry = start(minimal_config(), home=home, KAPACITOR_USERNAME="ops",
+                  KAPACITOR_PASSWORD_FILE=str(secret))
+    entry.wait_log(r"authentication on: user ops created")
+    entry.wait_tasks(["avg"])
+    anonymous = KapacitorApi(entry.api.base, credentials=None)
+    with pytest.raises(ApiError) as refused:
+        anonymous.task("avg")
+    assert refused.value.status == 401
+    assert not anonymous.ping()
+    wrong = KapacitorApi(entry.api.base, credentials=Credentials("ops", "guess"))
+    with pytest.raises(ApiError) as refused:
+        wrong.task("avg")
+    assert refused.value.status == 401
+    user = KapacitorApi(entry.api.base, credentials=Credentials("ops", "s3cret-from-a-file"))
+    assert user.ping() and user.task("avg")["executing"]
+    assert "s3cret" not in entry.log_text()
+    assert "s3cret" not in (tmp_path / "conf" / "kapacitor.conf").read_text()
+
+
+def test_incomplete_credentials_stop_the_start_naming_the_variable(start, tmp_path):
+    home = make_home(tmp_path)
+    (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
+    entry = start(minimal_config(), home=home, KAPACITOR_USERNAME="ops")
+    assert entry.proc.wait(timeout=30) == 2
+    assert "KAPACITOR_PASSWORD or KAPACITOR_PASSWORD_FILE: missing" in entry.log_text()

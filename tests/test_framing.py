@@ -1,5 +1,7 @@
 """Framing round-trips for arbitrary message sequences and chunk splits."""
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +23,35 @@ def test_any_split_gives_back_the_messages(messages, cuts):
     got += decoder.feed(stream[pos:])
     assert got == messages
     assert decoder.pending == 0
+
+
+@given(st.lists(st.sampled_from([0, 5, 70_000, 200_000]), min_size=1, max_size=6),
+       st.lists(st.integers(min_value=1, max_value=150_000), max_size=12))
+def test_big_frames_come_back_whole_whatever_the_split(sizes, cuts):
+    messages = [bytes([0x8A if i % 2 else 0x12]) + bytes([i]) * max(0, n - 1)
+                for i, n in enumerate(sizes)]
+    stream = b"".join(framing.frame(m) for m in messages)
+    decoder = framing.FrameDecoder()
+    got, others, pos = [], 0, 0
+    for cut in [*cuts, len(stream)]:
+        got += decoder.feed(stream[pos:pos + cut])
+        others += decoder.others
+        pos += cut
+    assert [bytes(m) for m in got] == messages
+    assert others == sum(1 for m in messages if m[:1] != b"\x8a")
+    assert decoder.pending == 0
+
+
+def test_a_big_frame_in_small_chunks_is_read_in_linear_time():
+    frame = framing.frame(b"\x2a" + bytes(64 << 20))
+    decoder = framing.FrameDecoder()
+    start = time.process_time()
+    got = []
+    for pos in range(0, len(frame), 1 << 16):
+        got += decoder.feed(frame[pos:pos + (1 << 16)])
+    cpu = time.process_time() - start
+    assert len(got) == 1 and len(got[0]) == (64 << 20) + 1
+    assert cpu < 2.0, f"{cpu:.1f} s CPU for a 64 MB frame in 64 KB reads"  # quadratic: ~20 s
 
 
 @given(st.integers(min_value=0, max_value=2**63))

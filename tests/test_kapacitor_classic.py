@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from kapacitorkit.api import ApiError
 from localstack.kapacitord import udf_function
 from tests.conftest import ROOT
 from tests.testbed import wait_for
@@ -88,8 +89,10 @@ def test_kapacitor_rejects_a_wrong_option_type_from_info(kapacitord):
     kap = kapacitord(CLASSIC)
     script = tick("temperature_alerts.tick", "out").replace(
         "@temperature_classifier()", "@temperature_classifier().min(3)")
-    with pytest.raises(Exception, match="min"):
+    with pytest.raises(ApiError) as refused:
         kap.api.define_task("bad_type", script, DBRP, enabled=True)
+    assert refused.value.status == 400
+    assert "unexpected arg to min, got INT expected DOUBLE" in str(refused.value)
 
 
 @pytest.mark.influxdb

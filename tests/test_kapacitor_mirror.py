@@ -1,13 +1,18 @@
-"""The mirror UDF inside real kapacitord: stream, InfluxDB output, batch, Init errors."""
+"""The mirror UDF inside real kapacitord: stream, InfluxDB output, batch, errors, socket mode."""
 
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
 import time
 
 import pytest
 
+from kapacitorkit.api import ApiError
+from kapacitorkit.conf import UdfFunction
 from localstack.kapacitord import udf_function
-from tests.testbed import wait_for
+from tests.testbed import ROOT, wait_for
 
 pytestmark = pytest.mark.kapacitor
 
@@ -81,5 +86,38 @@ stream
 def test_init_error_names_the_option(kapacitord):
     kap = kapacitord([udf_function("mirror", "mirror.py")])
     script = STREAM_TICK.replace("@mirror()", "@mirror().bogus(1)")
-    with pytest.raises(Exception, match="bogus"):
+    with pytest.raises(ApiError) as refused:
         kap.api.define_task("bad", script, [{"db": "telemetry", "rp": "autogen"}], enabled=True)
+    assert refused.value.status == 400
+    assert 'no method or property "bogus"' in str(refused.value)
+
+
+def test_socket_udf_inside_kapacitord_serves_two_tasks(kapacitord, tmp_path):
+    path = tmp_path / "mirror.sock"
+    server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket",
+                               str(path)])
+    try:
+        assert wait_for(path.exists, 10)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        kap = kapacitord([UdfFunction("mirror", socket=str(path), timeout="10s")])
+        for name in ("socket_a", "socket_b"):  # one connection per task node
+            kap.api.define_task(name, STREAM_TICK, [{"db": "telemetry", "rp": "autogen"}],
+                                enabled=True)
+            assert kap.api.wait_task(name)["executing"] is True, kap.log_text()[-2000:]
+        base = 1_700_000_000_000_000_000
+        kap.api.write("".join(f"cpu,host=a value={i}.5,n={i}i {base + i}\n" for i in range(50)),
+                      db="telemetry")
+
+        def emitted(task: str) -> int:
+            stats = kap.api.task(task)["stats"]["node-stats"]
+            return next(v["emitted"] for k, v in stats.items() if k.startswith("mirror"))
+
+        assert wait_for(lambda: emitted("socket_a") == 50 and emitted("socket_b") == 50), \
+            kap.log_text()[-2000:]
+        kap.api.set_status("socket_a", False)  # its connection closes; the other goes on
+        kap.api.write(f"cpu,host=a value=99.5,n=99i {base + 99}\n", db="telemetry")
+        assert wait_for(lambda: emitted("socket_b") == 51), kap.log_text()[-2000:]
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -18,6 +18,8 @@ from udfkit.options import non_negative, positive
 from udfkit.points import PointError, like, number
 
 DEFAULTS = AdsConfig()
+MAX_MAGNITUDE = 1e150
+"""Larger values are rejected: ranges and window sums of the views stay finite."""
 
 
 def _at_least(low: int):
@@ -83,7 +85,7 @@ class AdsModel(Handler):
         field = self.field
         for i, point in enumerate(points):
             try:
-                value = number(point, field)
+                value = number(point, field, MAX_MAGNITUDE)
             except PointError as exc:
                 self.reject(point, str(exc))
                 continue
@@ -94,8 +96,13 @@ class AdsModel(Handler):
             rows[1].append(point.time)
             rows[2].append(value)
         periods: dict[int, object] = {}
-        for group, (indices, times, values) in series.items():
-            scored = self._detector(group).score_many(times, values)
+        for group, (indices, times, values) in list(series.items()):
+            detector = self._detector(group)
+            scored = self.isolated(group, [points[i] for i in indices],
+                                   lambda: detector.score_many(times, values))  # noqa: B023
+            if scored is None:  # its state may be half-updated: the series starts over
+                del series[group], self.detectors[group]
+                continue
             self._annotate(points, indices, scored, periods)
         if periods or self._rejected:
             return self._ordered(points, series, periods)

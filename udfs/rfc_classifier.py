@@ -83,11 +83,27 @@ class RfcClassifier(Handler):
             return []
         raw = np.column_stack([np.asarray(codes, dtype=float),
                                np.asarray(measurements, dtype=float)])
+        raw, good = self._scorable(raw, good)
+        if not good:
+            return []
         labels, proba = self.model.predict(raw)
         for point, label, p in zip(good, labels.tolist(), proba.tolist(), strict=True):
             point.fieldsInt[self.prediction_field] = label
             point.fieldsDouble[self.probability_field] = p
         return good
+
+
+    def _scorable(self, raw, good):
+        """Reject the rows the forest cannot score (NaN, inf, overflow), each with its reason."""
+        from mlkit.rfc import unscorable
+
+        reasons = unscorable(raw)
+        if not reasons:
+            return raw, good
+        for row, reason in reasons.items():
+            self.reject(good[row], reason)
+        keep = [row for row in range(len(good)) if row not in reasons]
+        return raw[keep], [good[row] for row in keep]
 
 
 class RfcBatchClassifier(RfcClassifier):

@@ -25,6 +25,8 @@ RAW_FEATURES = (
 
 ENGINEERED = ("power", "temp_diff", "wear_torque", "speed_per_diff")
 FEATURES = RAW_FEATURES + ENGINEERED
+FLOAT32_MAX = 3.4028234663852886e38
+"""scikit-learn's trees compare in float32: a feature beyond this cannot be scored."""
 
 AI4I_COLUMNS = {
     "air_temperature": "Air temperature [K]",
@@ -67,6 +69,26 @@ def ai4i_raw(df: Any) -> tuple[np.ndarray, np.ndarray]:
     cols = [types.to_numpy(dtype=float)]
     cols += [df[AI4I_COLUMNS[name]].to_numpy(dtype=float) for name in RAW_FEATURES[1:]]
     return np.column_stack(cols), df[TARGET].to_numpy(dtype=int)
+
+
+def unscorable(raw: np.ndarray) -> dict[int, str]:
+    """Rows of a RAW_FEATURES matrix the forest cannot score, each with its reason.
+
+    scikit-learn refuses a whole array for one NaN, infinity or float32 overflow, so
+    these rows are taken out first and the others scored exactly as on their own.
+    """
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        features = feature_matrix(raw)
+        bad = ~(np.abs(features) <= FLOAT32_MAX)  # NaN compares False
+    reasons = {}
+    for row in np.flatnonzero(bad.any(axis=1)).tolist():
+        column = int(np.flatnonzero(bad[row])[0])
+        value = features[row, column]
+        kind = "not a finite number" if not math.isfinite(value) else "too large for the model"
+        reasons[row] = f"{FEATURES[column]} is {value:g}: {kind} (|value| <= {FLOAT32_MAX:.3g})"
+    return reasons
 
 
 @dataclass

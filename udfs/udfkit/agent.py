@@ -5,16 +5,23 @@ itself, so a handler busy with a slow inference never gets the task killed.
 The worker (the caller's thread) parses requests, runs the handler on every
 point already waiting (the vectorised path), and flushes output whenever the
 input is drained and after every management response.
+
+Keepalives still prove progress: the worker notes when it enters a handler, and
+once one call has run longer than the UDF's timeout (twice Kapacitor's keepalive
+interval) the reader answers the next keepalive with an ErrorResponse naming the
+handler and ends the process, so Kapacitor fails the task and it can restart.
+Whatever goes wrong in the reader ends the process with an ErrorResponse too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from udfkit import framing, heap, snapshot, udf_pb2
@@ -30,6 +37,9 @@ _SMALL_READ = 16384
 _FLUSH_FRAMES = 20_000
 _LOG_FIRST_ERRORS = 20
 _LOG_EVERY_ERRORS = 1000
+_MAX_READ = 16 << 20
+_MIN_KEEPALIVE_INTERVAL = 0.01
+"""Keepalives closer than this (s) came in a burst and say nothing about Kapacitor's timeout."""
 
 
 class ProtocolError(Exception):
@@ -56,9 +66,13 @@ class Output:
             self.pending.clear()
             self.send_now(data)
 
-    def send_now(self, data: bytes) -> None:
-        with self._lock:
+    def send_now(self, data: bytes, timeout: float = -1) -> None:
+        if not self._lock.acquire(timeout=timeout):
+            return
+        try:
             framing.write_all(self._fd, data)
+        finally:
+            self._lock.release()
 
 
 class Agent:
@@ -75,6 +89,7 @@ class Agent:
         profiling: bool = False,
         tune_gc: bool = True,
         log_stream: Any = None,
+        on_hang: Callable[[], None] | None = None,
     ) -> None:
         self._factory = handler_factory
         self.handler = handler_factory()
@@ -86,10 +101,18 @@ class Agent:
         self._profiling = profiling
         self._tune_gc = tune_gc
         self._log_stream = log_stream or sys.stderr
+        self._on_hang = on_hang or (lambda: os._exit(2))
+        self.reader: threading.Thread | None = None
         self._context = TaskContext()
         self._init_args: tuple[dict[str, Any], TaskContext] | None = None
         self._batch: Batch | None = None
         self._vectorised = type(self.handler).is_vectorised()
+        self._initialised = False
+        self._busy: tuple[float, str] | None = None  # (monotonic start, "handler.method")
+        self._progress = 0  # points a run of point() calls has finished
+        self._watch: tuple[tuple[float, str], int, float] | None = None  # reader's last look
+        self._last_keepalive = 0.0
+        self.timeout: float | None = None  # learnt from Kapacitor's keepalive interval
         self.points_in = self.points_out = self.point_errors = 0
 
     # -- logging -------------------------------------------------------------
@@ -103,8 +126,8 @@ class Agent:
     def run(self) -> int:
         """Serve until the input closes (exit status 0) or a protocol error (1)."""
         heap.GcClock.install()
-        reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
-        reader.start()
+        self.reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
+        self.reader.start()
         try:
             while True:
                 items = self._take()
@@ -162,55 +185,109 @@ class Agent:
             if not others:
                 run.extend(frames)
                 continue
-            for message in frames:
+            for i, message in enumerate(frames):
                 if framing.frame_kind(message) == POINT:
                     run.append(message)
-                else:
-                    self._points(run, entry_ns)
-                    run = []
-                    self._management(message)
+                    continue
+                self._points(run, entry_ns)
+                run = []
+                request = _parse_request(message)
+                frames[i] = message = None  # a big frame (a restore) is freed before it is used
+                self._management(request)
         self._points(run, entry_ns)
         return False
 
     # -- reader thread -------------------------------------------------------
     def _read_loop(self) -> None:
-        decoder = framing.FrameDecoder()
+        """Read, split and queue frames; any failure here is queued as a fatal error."""
         put = self._queue.put
         try:
-            while True:
-                chunk = os.read(self._infd, _READ_SIZE)
-                if not chunk:
-                    if decoder.pending:
-                        put(f"truncated input: {decoder.pending} bytes of an incomplete message "
-                            "at end of stream")
-                    break
-                frames = decoder.feed(chunk)
-                others = decoder.others
-                if others:
-                    kept = [f for f in frames if not self._keepalive(f)]
-                    others -= len(frames) - len(kept)
-                    frames = kept
-                if frames:
-                    put((time.time_ns(), frames, others))
-                if len(chunk) < _SMALL_READ and self._max_delay > 0:
-                    # Kapacitor writes each point with two unbuffered writes. After a
-                    # small read, let points gather: fewer wakeups on both sides, and
-                    # the points already read are being handled meanwhile.
-                    time.sleep(self._max_delay)
+            self._read_frames(put)
         except framing.FramingError as exc:
             put(f"malformed input: {exc}")
+        except ProtocolError as exc:
+            put(str(exc))
         except OSError as exc:
             put(f"read failed: {exc}")
+        except Exception as exc:  # e.g. a broken keepalive: never let the reader die silently
+            put(f"malformed input: {type(exc).__name__}: {exc}")
         put(_EOF)
+
+    def _read_frames(self, put: Callable[[Any], None]) -> None:
+        decoder = framing.FrameDecoder()
+        while True:
+            chunk = os.read(self._infd, min(max(_READ_SIZE, decoder.wanted()), _MAX_READ))
+            if not chunk:
+                if decoder.pending:
+                    put(f"truncated input: {decoder.pending} bytes of an incomplete message "
+                        "at end of stream")
+                return
+            frames = decoder.feed(chunk)
+            others = decoder.others
+            if others:
+                kept = [f for f in frames if not self._keepalive(f)]
+                others -= len(frames) - len(kept)
+                frames = kept
+            if frames:
+                put((time.time_ns(), frames, others))
+            if len(chunk) < _SMALL_READ and self._max_delay > 0:
+                # Kapacitor writes each point with two unbuffered writes. After a
+                # small read, let points gather: fewer wakeups on both sides, and
+                # the points already read are being handled meanwhile.
+                time.sleep(self._max_delay)
 
     def _keepalive(self, message: bytes) -> bool:
         """Answer a keepalive from the reader thread; False for any other message."""
         if framing.frame_kind(message) != KEEPALIVE:
             return False
-        stamp = Request.FromString(message).keepalive.time
+        try:
+            stamp = Request.FromString(message).keepalive.time
+        except Exception as exc:  # upb raises DecodeError subclasses
+            raise ProtocolError(f"malformed keepalive request: {exc}") from exc
+        hung = self._hung_handler()
+        if hung:
+            self._abort(hung)  # does not return in process mode
+            raise ProtocolError(hung)  # socket mode: this connection ends here
         reply = Response(keepalive=udf_pb2.KeepaliveResponse(time=stamp))
         self._out.send_now(framing.frame(reply.SerializeToString()))
         return True
+
+    def _hung_handler(self) -> str | None:
+        """Learn the timeout from the keepalive interval; describe a handler stuck past it.
+
+        Stuck: inside one call (or one run of point() calls) with no point finished
+        since the last look, for longer than the timeout.
+        """
+        now = time.monotonic()
+        if self._last_keepalive and now - self._last_keepalive >= _MIN_KEEPALIVE_INTERVAL:
+            self.timeout = 2 * (now - self._last_keepalive)
+        self._last_keepalive = now
+        busy, progress, watch = self._busy, self._progress, self._watch
+        if busy is None:
+            self._watch = None
+            return None
+        if watch is None or watch[0] is not busy:
+            since = busy[0]  # a call we have not seen yet
+        elif watch[1] != progress:
+            since = now  # it finished points since the last look
+        else:
+            since = watch[2]
+        self._watch = (busy, progress, since)
+        if self.timeout is None or now - since <= self.timeout:
+            return None
+        return (f"handler {busy[1]} has been running for {now - since:.1f} s without "
+                f"progress, longer than the UDF timeout ({self.timeout:.1f} s): taken as "
+                "hung, the task must restart")
+
+    def _abort(self, message: str) -> None:
+        """From the reader thread, while the worker is stuck: ErrorResponse, then on_hang
+        (exit the process; a socket server closes just this connection)."""
+        self.log("ERROR", message)
+        error = Response(error=udf_pb2.ErrorResponse(error=message)).SerializeToString()
+        try:
+            self._out.send_now(framing.frame(error), timeout=1.0)
+        finally:
+            self._on_hang()
 
     # -- points --------------------------------------------------------------
     def _points(self, run: list[bytes], entry_ns: int) -> None:
@@ -225,40 +302,55 @@ class Agent:
         except Exception as exc:  # upb raises DecodeError subclasses
             raise ProtocolError(f"malformed point message: {exc}") from exc
         self.points_in += len(points)
+        if not self._initialised:
+            raise ProtocolError(f"{len(points)} point(s) before a successful Init: "
+                                f"{self.handler.name} cannot handle them")
         if self._batch is not None:
             self._batch.points.extend(points)
         elif self.handler.wants == udf_pb2.BATCH:
-            self._point_errors(points, ProtocolError("point outside a batch"), drop=True)
+            raise ProtocolError(f"point outside a batch (no BeginBatch) sent to the batch UDF "
+                                f"{self.handler.name}")
         else:
             self._stream(points, entry_ns)
+
+    @contextlib.contextmanager
+    def _inside(self, method: str) -> Iterator[None]:
+        """Mark the worker as inside a handler call, for the reader's hang check."""
+        self._busy = (time.monotonic(), f"{self.handler.name}.{method}()")
+        try:
+            yield
+        finally:
+            self._busy = None
 
     def _stream(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
         handler = self.handler
         if self._vectorised:
             try:
-                out = handler.points(points)
+                with self._inside("points"):
+                    out = handler.points(points)
             except Exception as exc:  # one bad call must not end the task
-                handler.take_rejected()
-                self._point_errors(points, exc)
+                self._failed_call(points, exc, emit=True)
                 return
             passed = self._rejections()
-            if passed:  # keep the stream in time order
-                out = sorted([*out, *passed], key=lambda p: p.time)
+            if passed:
+                out = _in_input_order(points, out, passed)
             self._emit(out, entry_ns)
             return
         out: list[udf_pb2.Point] = []
-        for point in points:
-            try:
-                result = handler.point(point)
-            except Exception as exc:  # one bad point must not end the task
-                self._point_errors([point], exc)
-                continue
-            if result is None:
-                continue
-            if type(result) is list:
-                out.extend(result)
-            else:
-                out.append(result)
+        with self._inside("point"):  # one mark per run (at most max_batch points)
+            for point in points:
+                self._progress += 1
+                try:
+                    result = handler.point(point)
+                except Exception as exc:  # one bad point must not end the task
+                    self._point_errors([point], exc)
+                    continue
+                if result is None:
+                    continue
+                if type(result) is list:
+                    out.extend(result)
+                else:
+                    out.append(result)
         self._emit(out, entry_ns)
 
     def _rejections(self) -> list[udf_pb2.Point]:
@@ -270,13 +362,22 @@ class Agent:
                 passed.append(point)
         return passed
 
+    def _failed_call(self, points: list[udf_pb2.Point], exc: Exception, *, emit: bool) -> None:
+        """points()/batch() raised: points it had rejected keep their own reason, the rest
+        get the exception."""
+        rejected = self.handler.take_rejected()
+        for point, reason in rejected:
+            self._point_errors([point], PointError(reason), emit=emit)
+        seen = {id(point) for point, _ in rejected}
+        self._point_errors([p for p in points if id(p) not in seen], exc, emit=emit)
+
     def _point_errors(self, points: list[udf_pb2.Point], exc: Exception, *,
-                      emit: bool = True, drop: bool = False) -> None:
-        """Count and log failed points. With on_error "pass" (and not `drop`) they get the
-        error field and, if `emit`, are sent on here; otherwise they are dropped."""
+                      emit: bool = True) -> None:
+        """Count and log failed points. With on_error "pass" they get the error field and,
+        if `emit`, are sent on here; otherwise they are dropped."""
         before = self.point_errors
         self.point_errors += len(points)
-        passing = self.handler.on_error == "pass" and not drop
+        passing = self.handler.on_error == "pass"
         if before < _LOG_FIRST_ERRORS or before // _LOG_EVERY_ERRORS != \
                 self.point_errors // _LOG_EVERY_ERRORS:
             action = "passed on" if passing else "dropped"
@@ -306,11 +407,7 @@ class Agent:
         self.points_out += len(points)
 
     # -- management ----------------------------------------------------------
-    def _management(self, message: bytes) -> None:
-        try:
-            request = Request.FromString(message)
-        except Exception as exc:  # upb raises DecodeError subclasses
-            raise ProtocolError(f"malformed request: {exc}") from exc
+    def _management(self, request: udf_pb2.Request) -> None:
         kind = request.WhichOneof("message")
         handle = {
             "info": self._info, "init": self._init, "snapshot": self._snapshot,
@@ -337,7 +434,8 @@ class Agent:
         self._context = TaskContext(init.taskID, init.nodeID)
         try:
             options = parse_options(type(self.handler).options, init.options)
-            self.handler.init(options, self._context)
+            with self._inside("init"):
+                self.handler.init(options, self._context)
         except OptionError as exc:
             self._init_failed(f"invalid options: {exc}")
             return
@@ -345,6 +443,7 @@ class Agent:
             self._init_failed(f"{type(exc).__name__}: {exc}")
             return
         self._init_args = (options, self._context)
+        self._initialised = True
         if self._tune_gc:
             heap.settle()
         heap.GcClock.reset()
@@ -358,31 +457,55 @@ class Agent:
         handler = self.handler
         data = b""
         if handler.snapshot_version > 0:
-            data = snapshot.encode(handler.name, handler.snapshot_version, handler.state())
+            with self._inside("state"):
+                state = handler.state()
+            data = snapshot.encode(handler.name, handler.snapshot_version, state)
         self._respond(snapshot=udf_pb2.SnapshotResponse(snapshot=data))
 
     def _restore(self, request: udf_pb2.Request) -> None:
-        """Load a snapshot; an unreadable one is logged and the handler starts fresh."""
+        """Load a snapshot; an unreadable one is logged and the handler starts fresh.
+
+        A failed restore() may have left the handler half-loaded, so the fallback builds
+        a new one with the same options; should that Init fail now, the current handler
+        goes on. Nothing in the fallback can fail the task.
+        """
         handler = self.handler
-        data = request.restore.snapshot
-        if data and handler.snapshot_version > 0:
+        data = request.restore.snapshot if handler.snapshot_version > 0 else b""
+        request.Clear()
+        if data:
             try:
-                handler.restore(snapshot.decode(data, handler.name, handler.snapshot_version))
+                state = snapshot.decode(data, handler.name, handler.snapshot_version)
+                with self._inside("restore"):
+                    handler.restore(state)
                 self.log("INFO", f"state restored from a {len(data)}-byte snapshot")
             except Exception as exc:  # never fail the task over old or corrupt state
-                self.log("WARN", f"snapshot ignored, starting fresh: {exc}")
+                self.log("WARN", f"snapshot ignored, starting fresh: {type(exc).__name__}: {exc}")
                 self._fresh_handler()
         self._respond(restore=udf_pb2.RestoreResponse(success=True))
 
     def _fresh_handler(self) -> None:
-        self.handler = self._factory()
-        if self._init_args is not None:
-            self.handler.init(*self._init_args)
+        if self._init_args is None:
+            return
+        fresh = self._factory()
+        try:
+            with self._inside("init"):
+                fresh.init(*self._init_args)
+        except Exception as exc:  # keep the handler Init gave us rather than fail the task
+            self.log("WARN", f"a fresh handler failed Init ({type(exc).__name__}: {exc}); "
+                             "going on with the current one")
+            return
+        self.handler = fresh
 
     # -- batches -------------------------------------------------------------
     def _begin(self, request: udf_pb2.Request) -> None:
+        name = self.handler.name
+        if self.handler.wants != udf_pb2.BATCH:
+            raise ProtocolError(f"BeginBatch sent to the stream UDF {name}: it takes points only")
+        if not self._initialised:
+            raise ProtocolError(f"BeginBatch before a successful Init: {name} cannot handle it")
         if self._batch is not None:
-            self.log("WARN", f"batch {self._batch.begin.name!r} never ended; dropped")
+            raise ProtocolError(f"BeginBatch inside batch {self._batch.begin.name!r}, "
+                                "which never ended")
         begin = udf_pb2.BeginBatch()
         begin.CopyFrom(request.begin)
         self._batch = Batch(begin)
@@ -390,15 +513,14 @@ class Agent:
     def _end(self, request: udf_pb2.Request) -> None:
         batch, self._batch = self._batch, None
         if batch is None:
-            self.log("WARN", "end of a batch that never began; ignored")
-            return
+            raise ProtocolError(f"EndBatch without a BeginBatch sent to {self.handler.name}")
         batch.end = udf_pb2.EndBatch()
         batch.end.CopyFrom(request.end)
         try:
-            result = self.handler.batch(batch)
+            with self._inside("batch"):
+                result = self.handler.batch(batch)
         except Exception as exc:  # one bad batch must not end the task
-            self.handler.take_rejected()
-            self._point_errors(batch.points, exc, emit=False)
+            self._failed_call(batch.points, exc, emit=False)
             if self.handler.on_error == "pass":
                 self._emit_batch(batch)
             return
@@ -424,6 +546,27 @@ class Agent:
                                    tmax=max((p.time for p in batch.points), default=0))
             end.tags.update(begin.tags)
         self._respond(end=end)
+
+
+def _in_input_order(points: list[udf_pb2.Point], out: list[udf_pb2.Point],
+                    passed: list[udf_pb2.Point]) -> list[udf_pb2.Point]:
+    """Handler output and passed-on rejected points, in the order the points came in; a
+    point the handler made (not an input) stays right after the one before it."""
+    position = {id(point): i for i, point in enumerate(points)}
+    keyed, last = [], -1
+    for point in out:
+        last = position.get(id(point), last)
+        keyed.append((last, point))
+    keyed += [(position[id(point)], point) for point in passed]
+    keyed.sort(key=lambda item: item[0])
+    return [point for _, point in keyed]
+
+
+def _parse_request(message: bytes) -> udf_pb2.Request:
+    try:
+        return Request.FromString(message)
+    except Exception as exc:  # upb raises DecodeError subclasses
+        raise ProtocolError(f"malformed request: {exc}") from exc
 
 
 def _stamp(points: list[udf_pb2.Point], entry_ns: int) -> None:

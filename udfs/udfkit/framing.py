@@ -85,13 +85,30 @@ def frame_kind(message: bytes) -> int:
     return ((first & 0x7F) | (message[1] << 7)) >> 3
 
 
+_BIG_FRAME = 1 << 16
+"""An incomplete frame at least this long is gathered in a bytearray, not re-joined per read."""
+
+
 class FrameDecoder:
-    """Splits a byte stream into message payloads, whatever the chunk boundaries."""
+    """Splits a byte stream into message payloads, whatever the chunk boundaries.
+
+    Reading stays linear in the input whatever the frame sizes: a small incomplete
+    tail is joined with the next chunk, a big one grows in place in a bytearray
+    (amortised appends, the header cut off without a copy) until it is complete.
+    A big frame is handed out as that bytearray, so memory stays about one frame.
+    """
 
     def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
         self._rest = b""
+        self._big: bytearray | None = None
+        self._big_size = 0  # header + payload bytes of the frame being gathered
+        self._big_header = 0
         self._max_frame = max_frame
         self.others = 0
+
+    def wanted(self) -> int:
+        """Bytes still missing from the big frame being gathered (0 if none): a read size hint."""
+        return self._big_size - len(self._big) if self._big is not None else 0
 
     def feed(self, data: bytes) -> list[bytes]:
         """Return every complete message in rest + data; keep the incomplete tail.
@@ -99,11 +116,24 @@ class FrameDecoder:
         ``self.others`` is then the number of those messages that are not points,
         so the common all-points chunk needs no per-message look.
         """
+        out: list[bytes] = []
+        others = 0
+        if self._big is not None:
+            big = self._big
+            missing = self._big_size - len(big)
+            if len(data) < missing:
+                big += data
+                self.others = 0
+                return out
+            big += memoryview(data)[:missing]
+            del big[:self._big_header]  # O(1): bytearray drops a prefix by moving its start
+            self._big = None
+            out.append(big)
+            others += 0 if big[:1] == b"\x8a" else 1
+            data = data[missing:]
         buf = self._rest + data if self._rest else data
         end = len(buf)
         pos = 0
-        out: list[bytes] = []
-        others = 0
         while pos < end:
             length = buf[pos]
             start = pos + 1
@@ -114,6 +144,10 @@ class FrameDecoder:
                 length, start = decoded
             stop = start + length
             if stop > end:
+                if stop - pos >= _BIG_FRAME:
+                    self._big = bytearray(buf[pos:])
+                    self._big_size, self._big_header = stop - pos, start - pos
+                    pos = end
                 break
             if stop == start or buf[start] != 0x8A:  # 0x8A: first byte of the point tag
                 others += 1
@@ -143,4 +177,4 @@ class FrameDecoder:
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held back; non-zero at end of input means truncation."""
-        return len(self._rest)
+        return len(self._rest) + (len(self._big) if self._big is not None else 0)

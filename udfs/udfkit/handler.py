@@ -9,8 +9,9 @@ Batch handlers implement ``batch``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from udfkit import udf_pb2
 from udfkit.options import Opt
@@ -18,6 +19,7 @@ from udfkit.options import Opt
 STREAM, BATCH = udf_pb2.STREAM, udf_pb2.BATCH
 Point = udf_pb2.Point
 Out = Point | list[Point] | None
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,6 +65,17 @@ class Handler:
         if self._rejected is None:
             self._rejected = []
         self._rejected.append((point, reason))
+
+    def isolated(self, series: str, points: Iterable[Point], work: Callable[[], T]) -> T | None:
+        """Run one series' share of a vectorised call. If it raises, only that series' points
+        are rejected (each with the reason) and None comes back; other series go on."""
+        try:
+            return work()
+        except Exception as exc:  # one series' failure must not touch another series
+            reason = f"series {series!r}: {type(exc).__name__}: {exc}"
+            for point in points:
+                self.reject(point, reason)
+            return None
 
     def take_rejected(self) -> list[tuple[Point, str]]:
         rejected, self._rejected = self._rejected or [], None

@@ -6,6 +6,7 @@ dimensions and byName: Kapacitor recomputes the group from them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from udfkit import udf_pb2
@@ -32,17 +33,26 @@ def like(src: Point, time: int | None = None) -> Point:
     return out
 
 
-def number(point: Point, field: str) -> float:
-    """A numeric field as float, from the double or int map; PointError names the field."""
+def number(point: Point, field: str, limit: float = math.inf) -> float:
+    """A finite numeric field as float, from the double or int map; PointError names the field.
+
+    NaN and +-inf are never a measurement; `limit` bounds the magnitude a UDF can use
+    (e.g. what its model's arithmetic survives).
+    """
     values = point.fieldsDouble
     if field in values:
-        return values[field]
-    ints = point.fieldsInt
-    if field in ints:
-        return float(ints[field])
-    if field in point.fieldsString or field in point.fieldsBool:
+        value = values[field]
+    elif field in point.fieldsInt:
+        value = float(point.fieldsInt[field])
+    elif field in point.fieldsString or field in point.fieldsBool:
         raise PointError(f"field {field!r} is not a number")
-    raise PointError(f"field {field!r} is missing")
+    else:
+        raise PointError(f"field {field!r} is missing")
+    if not math.isfinite(value):
+        raise PointError(f"field {field!r} is {value}, not a finite number")
+    if abs(value) > limit:
+        raise PointError(f"field {field!r} is {value:g}, out of range (|value| <= {limit:g})")
+    return value
 
 
 def set_field(point: Point, field: str, value: Any) -> None:

@@ -254,14 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("udf", help="a UDF name from udfs/ (e.g. ads_model) or a script path")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--csv", type=Path, help="CSV with a timestamp/time column")
-    source.add_argument("--lp", type=Path, help="InfluxDB line-protocol file")
+    source.add_argument("--lp", type=Path, help="input: an InfluxDB line-protocol file "
+                        "instead of a CSV (the output is CSV either way)")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--mode", choices=["stream", "batch"], help="the UDF script's variant")
     parser.add_argument("--measurement", default="replay", help="point name for CSV input")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--time-column", help="CSV time column (default: timestamp or time)")
     parser.add_argument("--batch-size", type=int, default=100, help="points per batch")
-    parser.add_argument("--out", type=Path, help="write CSV here instead of stdout")
+    parser.add_argument("--out", type=Path, help="write the output CSV here (default: stdout; "
+                        "out/ is git-ignored)")
     args = parser.parse_args(argv)
     try:
         options = dict(_pair(o, "--option") for o in args.option)
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in log:
         print(line, file=sys.stderr)
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "w", newline="") as fh:
             write_csv(out, fh)
     else:

@@ -1,7 +1,10 @@
 """Socket mode: one Unix socket, one agent (and handler) per connection.
 
 Kapacitor opens one connection per task node that uses a socket UDF, so
-several connections are served at once, each in its own thread.
+several connections are served at once, each in its own thread. The socket
+file is created 0660 (owner and group: Kapacitor's user or group), whatever the
+umask. A connection is closed only once its reader thread has stopped, so its
+descriptor number cannot be reused under a reader still reading it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from collections.abc import Callable
 
 from udfkit.agent import Agent
 from udfkit.handler import Handler
+
+SOCKET_MODE = 0o660
+READER_STOP_TIMEOUT = 10.0
 
 
 class SocketServer:
@@ -31,7 +37,12 @@ class SocketServer:
         """Listen until stop() (or SIGTERM/SIGINT when run from the main thread)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        self._sock.bind(self.path)
+        old_umask = os.umask(0o117)  # the file is born 0660: no moment it is wider
+        try:
+            self._sock.bind(self.path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, SOCKET_MODE)
         self._sock.listen(16)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,8 +58,22 @@ class SocketServer:
             self.stop()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            Agent(self._factory, conn.fileno(), conn.fileno(), **self._agent_args).run()
+        def hang_up() -> None:  # a hung handler: end this connection, not the server
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+        agent = Agent(self._factory, conn.fileno(), conn.fileno(), on_hang=hang_up,
+                      **self._agent_args)
+        try:
+            agent.run()
+        finally:
+            hang_up()  # wakes the reader out of its read
+            if agent.reader is not None:
+                agent.reader.join(READER_STOP_TIMEOUT)
+            if agent.reader is None or not agent.reader.is_alive():
+                conn.close()
+            # else: leave the descriptor open rather than let a live reader see another
+            # connection under the same number
 
     def stop(self) -> None:
         if self._stopping.is_set():

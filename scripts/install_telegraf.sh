@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Build telegraf at the version pinned in tools/telegraf/go.mod (the tag docker-compose.yml
+# names), with only the plugins deploy/telegraf/telegraf.conf uses, and cache it outside git.
+#
+# Usage: scripts/install_telegraf.sh   (prints the binary's path on stdout)
+# Cache: $KAPACITOR_CACHE (default ~/.cache/kapacitor-ml-udfs), one folder per version.
+# Telegraf's own custom builds work the same way: the `custom` build tag leaves every plugin
+# out, and one tag per plugin brings it back.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+mod_dir="$here/tools/telegraf"
+version="$(awk '$1=="require" && $2=="github.com/influxdata/telegraf" {print $3}' "$mod_dir/go.mod")"
+cache="${KAPACITOR_CACHE:-$HOME/.cache/kapacitor-ml-udfs}"
+# The plugins of deploy/telegraf/telegraf.conf (tests/test_compose.py checks the two agree).
+plugins="inputs.mqtt_consumer,outputs.influxdb,parsers.influx"
+bin="$cache/telegraf-$version/telegraf"
+
+if [[ -x "$bin" ]]; then
+  echo "$bin"
+  exit 0
+fi
+
+log() { echo "install_telegraf: $*" >&2; }
+command -v go >/dev/null || { log "go is required"; exit 1; }
+
+log "building telegraf $version with $plugins"
+mkdir -p "$(dirname "$bin")"
+(
+  cd "$mod_dir"
+  # Static: the binary runs in any base image. -mod=mod: go.sum gains what this build needs.
+  export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+  ldflags="-s -w -X github.com/influxdata/telegraf/internal.Version=${version#v}"
+  go build -tags "custom,$plugins" -ldflags "$ldflags" -o "$bin.tmp" \
+    github.com/influxdata/telegraf/cmd/telegraf >&2
+)
+mv "$bin.tmp" "$bin"
+log "installed $("$bin" --version)"
+echo "$bin"
