@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Iterable
+from types import ModuleType
 
 from tests.conftest import ROOT
 from udfkit import udf_pb2
@@ -16,6 +18,15 @@ def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
     """A UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix), as Kapacitor runs it."""
     path = ROOT / script if script.startswith("tests/") else ROOT / "udfs" / script
     return UdfClient.spawn([sys.executable, "-u", str(path), *args], env=env)
+
+
+def udf_module(script: str) -> ModuleType:
+    """A UDF script of udfs/ imported in-process (scripts are not packages: loaded by path)."""
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"),
+                                                  ROOT / "udfs" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def point(t: int, group: str = "", **fields) -> udf_pb2.Point:

@@ -56,7 +56,7 @@ class AdsModel(Handler):
         Opt("flag_field", STRING, "is_anomaly"),
         Opt("on_error", STRING, "drop", choices=("pass", "drop")),
     )
-    snapshot_version = 2
+    snapshot_version = 3
 
     def init(self, options, context):
         from mlkit import ads

@@ -36,7 +36,7 @@ import numpy as np
 
 from mlkit.ads_config import BLOCK, AdsConfig
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 CHANNELS = 6  # value, -value, short mean, -short mean, short volatility, repeats
 RANK = 2  # the range's edge is the second-highest block maximum: one odd block is ignored
 _EMPTY = -math.inf
@@ -68,7 +68,7 @@ class _Watch:
     high: float
     age: int = 0
     since: list[float] = field(default_factory=lambda: [_EMPTY] * CHANNELS)
-    moments: list[float] = field(default_factory=lambda: [0.0] * (1 + 2 * CHANNELS))
+    rows: list[list[float]] = field(default_factory=list)  # the points since the alert
 
 
 class SeriesDetector:
@@ -80,7 +80,9 @@ class SeriesDetector:
         cfg = self.config
         self._blocks = _Blocks(cfg.history // BLOCK)
         self._full = np.full(CHANNELS, _EMPTY)  # the range's edge over the full blocks
-        self._part_moments = np.zeros(1 + 2 * CHANNELS)
+        # the current block's points: its moments are summed once it is full, over the same
+        # rows in the same order however the stream was split into calls (bit-exact results)
+        self._part_rows = np.empty((0, CHANNELS))
         self._centre = np.zeros(CHANNELS)
         self._scale = np.full(CHANNELS, np.inf)
         self._part = [_EMPTY] * CHANNELS  # max of the current block
@@ -160,18 +162,18 @@ class SeriesDetector:
         if not len(channels):
             return
         self._part = np.maximum(self._part, channels.max(axis=0)).tolist()
-        self._part_moments = self._part_moments + _moments(channels - self._shift)
+        self._part_rows = np.vstack([self._part_rows, channels])
         self._part_n += len(channels)
         self._seen += len(channels)
         watch = self._watch
         if watch is not None and watched_from < len(channels):
             since = channels[watched_from:]
             watch.since = np.maximum(watch.since, since.max(axis=0)).tolist()
-            watch.moments = (np.asarray(watch.moments) + _moments(since - self._shift)).tolist()
+            watch.rows.extend(since.tolist())
         if self._part_n == BLOCK:
-            self._blocks.push(self._part, self._part_moments)
+            self._blocks.push(self._part, _moments(self._part_rows - self._shift))
             self._part, self._part_n = [_EMPTY] * CHANNELS, 0
-            self._part_moments = np.zeros(1 + 2 * CHANNELS)
+            self._part_rows = np.empty((0, CHANNELS))
             self._update_range()
 
     def _update_range(self) -> None:
@@ -272,7 +274,7 @@ class SeriesDetector:
         """The points since the alert are the new normal: forget the range before it."""
         watch = self._watch
         self._blocks.clear()
-        self._blocks.push(watch.since, watch.moments)
+        self._blocks.push(watch.since, _moments(np.asarray(watch.rows) - self._shift))
         self._update_range()
         self._watch = None
 
@@ -287,7 +289,7 @@ class SeriesDetector:
             "blocks": [_json_floats(b) for b in self._blocks.maxima_in_order()],
             "moments": self._blocks.moments_in_order().tolist(),
             "part": _json_floats(self._part),
-            "part_moments": self._part_moments.tolist(),
+            "part_rows": self._part_rows.tolist(),
             "part_n": self._part_n,
             "tail": self._tail,
             "repeats": self._repeats,
@@ -298,7 +300,7 @@ class SeriesDetector:
             "quiet": self._quiet,
             "since_alert": self._since_alert,
             "watch": None if watch is None else
-            [watch.low, watch.high, watch.age, _json_floats(watch.since), watch.moments],
+            [watch.low, watch.high, watch.age, _json_floats(watch.since), watch.rows],
         }
 
     @classmethod
@@ -311,7 +313,7 @@ class SeriesDetector:
             det._blocks.push(_floats(maxima), moments)
         det._update_range()
         det._part, det._part_n = _floats(d["part"]), int(d["part_n"])
-        det._part_moments = np.asarray(d["part_moments"], dtype=float)
+        det._part_rows = np.asarray(d["part_rows"], dtype=float).reshape(-1, CHANNELS)
         det._repeats = int(d["repeats"])
         det._tail, det._steps = [float(v) for v in d["tail"]], [float(v) for v in d["steps"]]
         det._seen, det._quiet = int(d["seen"]), int(d["quiet"])
@@ -319,9 +321,9 @@ class SeriesDetector:
         det._since_alert = int(d["since_alert"])
         det._open = list(d["open"]) if d["open"] else None
         if d["watch"]:
-            low, high, age, since, moments = d["watch"]
+            low, high, age, since, rows = d["watch"]
             det._watch = _Watch(float(low), float(high), int(age), _floats(since),
-                                [float(v) for v in moments])
+                                [[float(v) for v in row] for row in rows])
         return det
 
 
@@ -373,12 +375,23 @@ def _moments(channels: np.ndarray) -> np.ndarray:
 
 
 def _trailing_mean(tail: list[float], vals: np.ndarray, w: int) -> np.ndarray:
-    """Mean of each value with the w - 1 before it (fewer at the very start)."""
+    """Mean of each value with the w - 1 before it (fewer at the stream's very start).
+
+    Each full window is summed column by column, in the same order whatever the call's length
+    (a running cumsum would depend on where the stream was split), so results are bit-exact."""
     z = np.concatenate([tail, vals])
-    sums = np.concatenate([[0.0], np.cumsum(z)])
-    end = np.arange(len(tail) + 1, len(z) + 1)
-    start = np.maximum(end - w, 0)
-    return (sums[end] - sums[start]) / (end - start)
+    first = len(tail)  # z's index of vals[0]; below w - 1 only at the stream's start
+    out = np.empty(len(vals))
+    head = max(0, min(len(vals), w - 1 - first))  # points with fewer than w values so far
+    if head:  # z then holds the whole stream, so these prefix sums are always the same
+        out[:head] = np.cumsum(z[: first + head])[first:] / np.arange(first + 1, first + head + 1)
+    if head < len(vals):
+        windows = np.lib.stride_tricks.sliding_window_view(z, w)[first + head - (w - 1):]
+        total = windows[:, 0].copy()
+        for k in range(1, w):
+            total += windows[:, k]
+        out[head:] = total / w
+    return out
 
 
 def _json_floats(values: Sequence[float]) -> list[float | None]:
