@@ -22,11 +22,11 @@ FROM mambaorg/micromamba:${MICROMAMBA_VERSION} AS conda-env
 # is optional (the bracket glob lets COPY succeed without it) and wins when present.
 COPY requirements.txt conda-lock.ym[l] /tmp/env/
 RUN --mount=type=secret,id=extra_ca,mode=0444 \
-    ca=/etc/ssl/certs/ca-certificates.crt; \
     if [ -s /run/secrets/extra_ca ]; then \
-        cat "$ca" /run/secrets/extra_ca > /tmp/ca.pem && ca=/tmp/ca.pem; \
+        cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem \
+            || cp /run/secrets/extra_ca /tmp/ca.pem; \
+        export MAMBA_SSL_VERIFY=/tmp/ca.pem; \
     fi; \
-    export MAMBA_SSL_VERIFY="$ca"; \
     if [ -f /tmp/env/conda-lock.yml ]; then \
         micromamba create --yes --prefix /opt/conda/envs/udfs --file /tmp/env/conda-lock.yml; \
     else \
@@ -49,12 +49,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/env/
 RUN --mount=type=secret,id=extra_ca \
-    ca=/etc/ssl/certs/ca-certificates.crt; \
     if [ -s /run/secrets/extra_ca ]; then \
-        cat "$ca" /run/secrets/extra_ca > /tmp/ca.pem && ca=/tmp/ca.pem; \
+        cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem \
+            || cp /run/secrets/extra_ca /tmp/ca.pem; \
+        export PIP_CERT=/tmp/ca.pem; \
     fi; \
     python3 -m venv /opt/conda/envs/udfs \
-    && PIP_CERT="$ca" /opt/conda/envs/udfs/bin/pip install --no-cache-dir \
+    && /opt/conda/envs/udfs/bin/pip install --no-cache-dir \
         --disable-pip-version-check --only-binary=:all: -r /tmp/env/requirements.txt \
     && rm -rf /tmp/env /tmp/ca.pem \
     && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"

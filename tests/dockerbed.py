@@ -1,7 +1,8 @@
 """The Docker test bed: the engine, the local base images, the project's images, containers.
 
-Every container, network and volume a test makes carries the label `LABEL`, so the session
-removes whatever a failed test left behind. Base images and built images are kept: the local
+Every container, network and volume a test makes carries the label `LABEL` (with this
+session's id as its value), so the session removes whatever a failed test left behind, and
+only that: two sessions may share one engine. Base images and built images are kept: the local
 image store is the cache between runs. Published ports bind to 127.0.0.1 only.
 """
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Debian's client: BuildKit built in (a newer client on PATH may lack the buildx plugin).
 DOCKER = os.environ.get("DOCKER") or "/usr/bin/docker"
 COMPOSE = shutil.which("docker-compose") or "docker-compose"
-LABEL = "org.kapacitor-ml-udfs.test"
+LABEL = f"org.kapacitor-ml-udfs.test={uuid.uuid4().hex[:12]}"
 IMAGE = "kapacitor-ml-udfs:local"  # the tag docker-compose.yml gives the image
 SIMULATOR_IMAGE = "kapacitor-ml-simulator:local"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
