@@ -17,18 +17,10 @@ from pathlib import Path
 
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import free_port
+from localstack.polling import wait_for
 from localstack.process import Process
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _wait_for(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 def make_home(root: Path) -> Path:
@@ -68,7 +60,7 @@ class Entrypoint(Process):
                          env=full_env)
 
     def wait_log(self, pattern: str, timeout: float = 20.0) -> re.Match:
-        found = _wait_for(lambda: re.search(pattern, self.log_text()), timeout)
+        found = wait_for(lambda: re.search(pattern, self.log_text()), timeout)
         if not found:
             raise TimeoutError(f"no {pattern!r} in:\n{self.log_text()[-3000:]}")
         return found

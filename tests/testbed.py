@@ -6,7 +6,6 @@ is stopped at the end of the test (kapacitord) or session (influxd).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,18 +14,9 @@ import pytest
 from kapacitorkit.conf import UdfFunction
 from localstack.influxd import Influxd
 from localstack.kapacitord import Kapacitord, kapacitor_bin_dir
+from localstack.polling import wait_for  # noqa: F401 - the tests' one wait helper
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
-    """Poll until predicate() is truthy and return it; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 @pytest.fixture(scope="session")
