@@ -8,6 +8,8 @@
 #      packages of requirements-dev.txt.
 #   3. kapacitord at the version pinned in tools/kapacitor/go.mod
 #      (scripts/install_kapacitor.sh; minutes the first time, with progress every 15 s).
+#   4. test only: telegraf (scripts/install_telegraf.sh), the Docker engine (scripts/dockerd.sh)
+#      and the local base images (scripts/base_images.sh), for the image and stack tests.
 #
 # Usage: scripts/setup.sh venv|demo|test   (venv: step 2 only; test adds docker-compose)
 set -euo pipefail
@@ -93,5 +95,13 @@ fi
 # --- 3. kapacitord
 if [[ $purpose != venv ]]; then
   bash scripts/install_kapacitor.sh >/dev/null
+fi
+
+# --- 4. for the image tests: telegraf, the Docker engine and the local base images
+#        (each cached: the binary in ~/.cache/kapacitor-ml-udfs, the images in the engine)
+if [[ $purpose == test ]]; then
+  bash scripts/install_telegraf.sh >/dev/null
+  bash scripts/dockerd.sh
+  bash scripts/base_images.sh
 fi
 say "ready ($((SECONDS - started)) s)"
