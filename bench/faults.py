@@ -7,9 +7,10 @@ entrypoint, and whether its target holds.
 Rows: malformed points into rfc_classifier and ads_model (one write, one point a write:
 each output compared with a clean run's); NaN/inf at the protocol level (line protocol
 cannot carry them); garbage frames; a 256 MB frame; kill -9 of a UDF; a hung handler;
-kapacitord killed; and, with --soak SECONDS, points in = points out at 5,000 points/s
-through two ML tasks with the UDFs' RSS growth. tests/test_fault_table.py runs the same
-cases with small counts. Progress goes to stderr; the table to stdout.
+kapacitord killed; a foreign or tampered model by every route; and, with --soak SECONDS,
+points in = points out at 5,000 points/s through two ML tasks with the UDFs' RSS growth.
+tests/test_fault_table.py runs the same cases with small counts. Progress goes to stderr; the
+table to stdout.
 """
 
 from __future__ import annotations
@@ -128,6 +129,27 @@ def big_frame_row() -> Row:
             f"({ended.peak_rss_mb / 256:.1f}x)", ok)
 
 
+def model_row(work: Path) -> Row:
+    """The evil pickle by every route, into the real rfc_classifier's Init."""
+    from localstack import model_routes
+
+    progress("a foreign or tampered model, by every route")
+    base = work / "model"
+    base.mkdir()
+    evil, marker = model_routes.evil_pickle(base)
+    models = model_routes.models_copy(base)
+    results = [model_routes.try_route("rfc_classifier.py", route, name, models, marker)
+               for route, name in model_routes.routes(evil, models).items()]
+    refused = sum(r.refused and r.names_the_option for r in results)
+    written = marker.exists()
+    names = ", ".join(r.route for r in results)
+    return (f"tampered or foreign model, {len(results)} routes ({names})",
+            "refused before unpickling; marker never written",
+            f"{refused}/{len(results)} refused at Init naming the option; marker "
+            f"{'WRITTEN' if written else 'never written'}",
+            refused == len(results) and not written)
+
+
 def recovery_row(run: fault_runs.Recovery, what: str) -> Row:
     samples = run.samples
     figures = (f"{len(samples)} trials: median {statistics.median(samples):.1f} s, "
@@ -149,10 +171,10 @@ def main() -> int:
                         help="seconds of the 5,000 points/s soak (0: not run)")
     parser.add_argument("--only", nargs="*", default=[],
                         choices=["points", "protocol", "garbage", "frame", "kills", "hangs",
-                                 "kapacitord", "soak"])
+                                 "kapacitord", "model", "soak"])
     args = parser.parse_args()
     want = set(args.only) or {"points", "protocol", "garbage", "frame", "kills", "hangs",
-                              "kapacitord", "soak"}
+                              "kapacitord", "model", "soak"}
     bin_dir = kapacitor_bin_dir()
     work = Path(tempfile.mkdtemp(prefix="faults-"))
     rows: list[Row] = []
@@ -164,6 +186,8 @@ def main() -> int:
         rows.append(garbage_row(args.garbage))
     if "frame" in want:
         rows.append(big_frame_row())
+    if "model" in want:
+        rows.append(model_row(work))
     if "kills" in want:
         progress(f"kill -9 of a UDF, {args.kills} times")
         rows.append(recovery_row(fault_runs.run_udf_kills(bin_dir, work / "kills", args.kills),
