@@ -24,16 +24,24 @@ fi
 log() { echo "install_telegraf: $*" >&2; }
 command -v go >/dev/null || { log "go is required"; exit 1; }
 
-log "building telegraf $version with $plugins"
+build_log="$cache/telegraf-build.log"
 mkdir -p "$(dirname "$bin")"
-(
+: >"$build_log"
+# shellcheck source=scripts/progress.sh
+source "$here/scripts/progress.sh"
+started=$SECONDS
+build() {
   cd "$mod_dir"
-  # Static: the binary runs in any base image. -mod=mod: go.sum gains what this build needs.
-  export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
-  ldflags="-s -w -X github.com/influxdata/telegraf/internal.Version=${version#v}"
+  # Static: the binary runs in any base image. -mod=readonly: go.mod and go.sum are never
+  # rewritten by a build (they list everything this build needs).
+  export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
+  local ldflags="-s -w -X github.com/influxdata/telegraf/internal.Version=${version#v}"
   go build -tags "custom,$plugins" -ldflags "$ldflags" -o "$bin.tmp" \
-    github.com/influxdata/telegraf/cmd/telegraf >&2
-)
+    github.com/influxdata/telegraf/cmd/telegraf
+}
+progress_run install_telegraf "$build_log" \
+  "building telegraf $version with $plugins (about 3 minutes once; log: $build_log)" build \
+  || exit 1
 mv "$bin.tmp" "$bin"
-log "installed $("$bin" --version)"
+log "installed $("$bin" --version) in $((SECONDS - started)) s"
 echo "$bin"
