@@ -1,4 +1,5 @@
-"""The pinned kapacitor module builds read-only: go.sum is complete and never rewritten."""
+"""The pinned kapacitor and telegraf modules build read-only: go.sum is complete and never
+rewritten."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import os
 import re
 import subprocess
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -17,9 +20,10 @@ def _digest() -> str:
         .hexdigest()
 
 
-def test_install_script_builds_with_mod_readonly():
-    script = (ROOT / "scripts" / "install_kapacitor.sh").read_text()
-    flags = re.findall(r'^\s*export GOFLAGS="([^"]*)"', script, re.MULTILINE)
+@pytest.mark.parametrize("script", ["install_kapacitor.sh", "install_telegraf.sh"])
+def test_install_script_builds_with_mod_readonly(script):
+    script = (ROOT / "scripts" / script).read_text()
+    flags = re.findall(r'^\s*export\b[^\n]*\bGOFLAGS="([^"]*)"', script, re.MULTILINE)
     assert flags and all("-mod=readonly" in f and "-mod=mod" not in f for f in flags), flags
 
 
