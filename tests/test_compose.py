@@ -9,9 +9,11 @@ between two files would otherwise only show up as an empty dashboard on someone'
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,11 @@ OUTPUTS = set(DATA_MODEL) - INPUTS
 
 
 def tool(name: str, hint: str) -> str:
-    """Path of a required command-line tool; a missing one fails the test (never skips)."""
-    path = shutil.which(name)
+    """Path of a required command-line tool, looked up beside this Python first (the .venv's
+    bin, where requirements-dev.txt puts hadolint) and then on PATH; a missing one fails the
+    test (never skips)."""
+    path = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                    os.environ.get("PATH", "")]))
     if path is None:
         pytest.fail(f"`{name}` is required for this test and was not found on PATH: {hint}")
     return path
