@@ -67,7 +67,7 @@ def protocol_values_row(count: int) -> Row:
     would send them (tests/test_bad_values.py does the same with the clean comparison)."""
     import random
 
-    from tests.agent_helpers import point_requests, read_points, spawn
+    from localstack.udf_process import point_requests, read_points, spawn
 
     rng = random.Random(3)
     good = [faults.telemetry(rng, t) for t in range(count)]
@@ -106,7 +106,7 @@ def garbage_row(count: int) -> Row:
 
 
 def big_frame_row() -> Row:
-    from tests.agent_helpers import spawn
+    from localstack.udf_process import spawn
     from udfkit import framing, udf_pb2
 
     size = 256 << 20

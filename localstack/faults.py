@@ -12,15 +12,13 @@ import contextlib
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from localstack.udf_process import spawn
 from udfkit import framing, udf_pb2
 from udfkit.client import UdfClient
 
-ROOT = Path(__file__).resolve().parent.parent
 Request = udf_pb2.Request
 EXIT_DEADLINE = 5.0
 """Seconds from the end of input by which the UDF must have exited."""
@@ -124,7 +122,7 @@ def wait_with_rusage(proc, timeout: float) -> ChildExit:
 
 def run_garbage(kind: str, data: bytes, script: str = "mirror.py") -> GarbageResult:
     """Info, Init, the garbage, end of input: how the UDF ends."""
-    client = UdfClient.spawn([sys.executable, "-u", str(ROOT / "udfs" / script)])
+    client = spawn(script)
     try:
         client.info()
         client.init({})

@@ -12,11 +12,10 @@ import json
 import os
 import pickle
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from udfkit.client import UdfClient
+from localstack.udf_process import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,8 +84,7 @@ class RouteResult:
 
 def try_route(script: str, route: str, name: str, models: Path, marker: Path) -> RouteResult:
     """Init the real UDF process with model=`name` and $MODELS_DIR=`models`."""
-    client = UdfClient.spawn([sys.executable, "-u", str(ROOT / "udfs" / script)],
-                             env={**os.environ, "MODELS_DIR": str(models)})
+    client = spawn(script, env={**os.environ, "MODELS_DIR": str(models)})
     try:
         result = client.init({"model": name}, timeout=60)  # sklearn import: slow when busy
     finally:

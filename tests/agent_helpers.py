@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
-from collections.abc import Iterable
 from types import ModuleType
 
+from localstack.udf_process import point_requests, read_points, spawn
 from tests.conftest import ROOT
 from udfkit import udf_pb2
-from udfkit.client import UdfClient
 
 Request = udf_pb2.Request
-
-
-def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
-    """A UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix), as Kapacitor runs it."""
-    path = ROOT / script if script.startswith("tests/") else ROOT / "udfs" / script
-    return UdfClient.spawn([sys.executable, "-u", str(path), *args], env=env)
+__all__ = ["Request", "point", "point_requests", "read_points", "spawn", "udf_module"]
 
 
 def udf_module(script: str) -> ModuleType:
@@ -40,18 +33,3 @@ def point(t: int, group: str = "", **fields) -> udf_pb2.Point:
         else:
             p.fieldsString[key] = value
     return p
-
-
-def point_requests(points: Iterable[udf_pb2.Point]) -> list[Request]:
-    return [Request(point=p) for p in points]
-
-
-def read_points(client: UdfClient, n: int, timeout: float = 10.0) -> list[udf_pb2.Point]:
-    out = []
-    while len(out) < n:
-        resp = client.recv(timeout)
-        if resp.WhichOneof("message") == "point":
-            out.append(resp.point)
-        elif resp.WhichOneof("message") == "error":
-            raise AssertionError(f"UDF error: {resp.error.error}")
-    return out

@@ -1,0 +1,36 @@
+"""A UDF script run as Kapacitor runs it (a child process on stdin/stdout), for the tools,
+benches and tests that talk to one directly."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from udfkit import udf_pb2
+from udfkit.client import UdfClient
+
+ROOT = Path(__file__).resolve().parent.parent
+Request = udf_pb2.Request
+
+
+def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
+    """A UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix), as Kapacitor runs it."""
+    path = ROOT / script if script.startswith("tests/") else ROOT / "udfs" / script
+    return UdfClient.spawn([sys.executable, "-u", str(path), *args], env=env)
+
+
+def point_requests(points: Iterable[udf_pb2.Point]) -> list[Request]:
+    return [Request(point=p) for p in points]
+
+
+def read_points(client: UdfClient, n: int, timeout: float = 10.0) -> list[udf_pb2.Point]:
+    """The next `n` points the UDF answers; an ErrorResponse instead raises AssertionError."""
+    out = []
+    while len(out) < n:
+        resp = client.recv(timeout)
+        if resp.WhichOneof("message") == "point":
+            out.append(resp.point)
+        elif resp.WhichOneof("message") == "error":
+            raise AssertionError(f"UDF error: {resp.error.error}")
+    return out
