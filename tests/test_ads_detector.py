@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -129,6 +130,34 @@ def test_quiet_on_steady_noise_and_a_repeating_daily_cycle() -> None:
     cycle = np.resize(seasonal(288, seed=4), 8000)
     alerts = SeriesDetector().score_many(times(8000), cycle).alerts
     assert not [a for a in alerts if a >= 288], alerts
+
+
+def quantised(n: int, seed: int = 0) -> np.ndarray:
+    """Steady quantised behaviour: one cycle of integer levels (two neighbours never equal),
+    each held for 1 to 6 points, repeated; runs of up to 5 repeats are normal here."""
+    rng = np.random.default_rng(seed)
+    levels = 40 + 2 * rng.integers(0, 10, 64) + np.arange(64) % 2
+    return np.resize(np.repeat(levels, rng.integers(1, 7, 64)), n).astype(float)
+
+
+def test_repeats_alert_only_past_twice_the_longest_recent_run() -> None:
+    """A stuck sensor: where values repeat anyway, a run a little longer than before is no
+    news; a run over twice the longest in the range is (one alert). Alerts while the first
+    cycle is learnt are left out, as in the seasonal test."""
+    values = quantised(3000)
+    assert max(len(list(g)) - 1 for _, g in itertools.groupby(values[:2000])) == 5
+    stuck_at = 47.5  # inside the usual values: only the repeats view can see it
+
+    def alerts_after_learning(series: np.ndarray) -> list[int]:
+        return [a for a in SeriesDetector().score_many(times(3000), series).alerts if a > 1000]
+
+    assert not alerts_after_learning(values)
+    slightly = values.copy()
+    slightly[2000:2010] = stuck_at  # 9 repeats: a record, but under twice the longest run
+    assert not alerts_after_learning(slightly)
+    stuck = values.copy()
+    stuck[2000:2100] = stuck_at
+    assert alerts_after_learning(stuck) == [2000 + 2 * 5 + 1]
 
 
 def test_scores_early_and_bad_values_ignored() -> None:
