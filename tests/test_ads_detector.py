@@ -160,6 +160,22 @@ def test_repeats_alert_only_past_twice_the_longest_recent_run() -> None:
     assert alerts_after_learning(stuck) == [2000 + 2 * 5 + 1]
 
 
+def test_a_sensor_stuck_again_and_again_alerts_every_time() -> None:
+    """Where readings never repeat, each stuck episode is a fault: two earlier ones do not
+    make a third normal (the repeats view's edge is its fourth-highest block)."""
+    values = noise(3000)
+    starts = [1000, 1500, 2000]
+    for start in starts:
+        values[start:start + 30] = values[start]
+    alerts = SeriesDetector().score_many(times(3000), values).alerts
+    assert len(alerts) == len(starts)
+    # the first after `stuck_after` repeats; later ones a little later, as the earlier
+    # episodes widened the deviation `min_sigma` is measured in
+    assert alerts[0] == starts[0] + AdsConfig.stuck_after
+    assert all(start + AdsConfig.stuck_after <= alert < start + 20
+               for start, alert in zip(starts, alerts, strict=True)), alerts
+
+
 def test_scores_early_and_bad_values_ignored() -> None:
     values = noise(200)
     values[10] = np.nan

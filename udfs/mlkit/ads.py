@@ -6,7 +6,8 @@ shifts, drifts; both ways), its short mean absolute step (bursts of volatility) 
 times the last value repeated (a stuck sensor). A point is anomalous when a view goes beyond
 the range it showed over the last ``history`` points by ``margin`` of the range's width AND
 lies ``min_sigma`` standard deviations from the view's mean over those points. The range's
-edge is the second-highest of its block maxima (RANK), so one odd block does not widen it.
+edge is the second-highest of its block maxima (RANKS; the fourth for repeats), so one odd
+block does not widen it; a run of repeats must also be over twice the edge's run.
 This calibrates every series against its own recent behaviour: for exchangeable data a point
 beyond all but one block of ``history`` points has probability about ``2 / history``, whatever
 the series' scale or distribution, so one threshold means the same thing on every series;
@@ -38,7 +39,11 @@ from mlkit.ads_config import BLOCK, AdsConfig
 
 STATE_VERSION = 3
 CHANNELS = 6  # value, -value, short mean, -short mean, short volatility, repeats
-RANK = 2  # the range's edge is the second-highest block maximum: one odd block is ignored
+# The range's edge is the RANKS-th highest block maximum of each view: the second-highest, so
+# one odd block (an earlier spike) does not widen it; for the repeats view the fourth-highest,
+# since long runs are normal only where many blocks show them (quantised readings), while a
+# sensor that got stuck twice lately is still faulty the third time.
+RANKS = np.array([2, 2, 2, 2, 2, 4])
 RUN_MARGIN = 1.0  # a run of repeats counts past twice the range's longest run (_margins)
 _EMPTY = -math.inf
 
@@ -350,14 +355,12 @@ class _Blocks:
         self.count = self.head = 0
 
     def edge(self) -> np.ndarray:
-        """Per channel, the RANK-th highest block maximum (the highest while there are fewer
-        blocks), so that one odd block does not widen the range."""
-        filled = self.maxima[: self.count]
+        """Per channel, the RANKS-th highest block maximum (the lowest while there are fewer
+        blocks), so that odd blocks do not widen the range."""
         if not self.count:
             return np.full(CHANNELS, _EMPTY)
-        if self.count < RANK:
-            return filled.max(axis=0)
-        return np.partition(filled, self.count - RANK, axis=0)[self.count - RANK]
+        ordered = np.sort(self.maxima[: self.count], axis=0)
+        return ordered[np.maximum(self.count - RANKS, 0), np.arange(CHANNELS)]
 
     def moments_total(self) -> np.ndarray:
         return self.moments[: self.count].sum(axis=0)
