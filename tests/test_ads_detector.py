@@ -205,3 +205,24 @@ def test_large_offset_keeps_its_precision() -> None:
     at_50 = SeriesDetector().score_many(times(8000), 50 + fresh).alerts
     assert 6000 in at_50
     assert SeriesDetector().score_many(times(8000), 1e9 + fresh).alerts == at_50
+
+
+def test_whole_nab_corpus_holds_its_floor() -> None:
+    """The detector's defaults on all 46 corpus files, in-process (the UDF alerts identically:
+    tests/test_ads_model.py): the overall NAB score and the windows hit stay at the targets of
+    issue #8, and no series without anomalies alerts. `make nab` prints the full tables."""
+    from mlkit.nab import NAB_DIR, score_file, totals
+    from mlkit.nabdata import load_series, load_windows
+
+    windows = load_windows(NAB_DIR)
+    assert len(windows) == 46
+    scores = []
+    for name in sorted(windows):
+        ts, values = load_series(NAB_DIR / name)
+        scores.append(score_file(name, ts, SeriesDetector().alerts(ts, values), windows[name]))
+    total = totals(scores)
+    assert total["score"] >= 60, total
+    assert total["hit"] >= 0.75 * total["windows"], total
+    no_anomaly = json.loads((NAB_DIR / "categories.json").read_text())["artificialNoAnomaly"]
+    assert len(no_anomaly) == 5
+    assert not [s for s in scores if s.name in no_anomaly and s.false_alerts]

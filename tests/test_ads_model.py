@@ -204,7 +204,7 @@ stream
 def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
     """`make nab` scores the UDF through udfkit.replay with default options; on NAB files it
     alerts exactly as mlkit.ads does in-process and finds the labelled windows of these two
-    (the whole-corpus figures are `make nab`'s, too slow for the suite)."""
+    (the whole corpus in-process: tests/test_ads_detector.py; its tables: `make nab`)."""
     from mlkit.ads import SeriesDetector
     from mlkit.nab import NAB_DIR, ads_model_udf, score_file
     from mlkit.nabdata import load_series, load_windows
