@@ -51,7 +51,7 @@ if [[ ! -x "$tool_dir/pkg-config" ]]; then
     env GOBIN="$tool_dir" go install github.com/influxdata/pkg-config@v0.2.7
 fi
 
-log "building kapacitor $version: a first build takes 5-10 minutes on 2 cores (log: $build_log)"
+log "building kapacitor $version: a first build takes 4-10 minutes on 2 cores (log: $build_log)"
 rm -rf "$bin_dir.tmp" && mkdir -p "$bin_dir.tmp"
 (
   cd "$mod_dir"
