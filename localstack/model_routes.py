@@ -15,9 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from localstack.udf_process import spawn
-
-ROOT = Path(__file__).resolve().parent.parent
+from localstack.udf_process import ROOT, spawn
 
 
 class _Payload:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib.util
 from types import ModuleType
 
-from localstack.udf_process import point_requests, read_points, spawn
+from localstack.udf_process import Request, point_requests, read_points, spawn
 from tests.conftest import ROOT
 from udfkit import udf_pb2
 
-Request = udf_pb2.Request
 __all__ = ["Request", "point", "point_requests", "read_points", "spawn", "udf_module"]
 
 
