@@ -106,12 +106,12 @@ def garbage_row(count: int) -> Row:
 
 
 def big_frame_row() -> Row:
-    from localstack.udf_process import spawn
     from udfkit import framing, udf_pb2
 
     size = 256 << 20
     progress("a 256 MB frame")
-    client = spawn("mirror.py")
+    udf = faults.MeasuredUdf("mirror.py")
+    client = udf.client
     client.init({})
     frame = framing.frame(udf_pb2.Request(restore=udf_pb2.RestoreRequest(
         snapshot=bytes(size - 16))).SerializeToString())
@@ -121,7 +121,7 @@ def big_frame_row() -> Row:
     elapsed = time.monotonic() - start
     del frame
     client.close_input()
-    ended = faults.wait_with_rusage(client.proc, 30)
+    ended = udf.wait(30)
     ok = answer.WhichOneof("message") == "restore" and elapsed <= 5 \
         and ended.peak_rss_mb <= 3 * 256
     return ("a 256 MB frame", "read in ≤ 5 s, peak memory ≤ 3x the frame",

@@ -9,17 +9,22 @@ or unbounded memory is a fault.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-import os
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from localstack.udf_process import spawn
+from localstack.udf_process import command
 from udfkit import framing, udf_pb2
 from udfkit.client import UdfClient
 
 Request = udf_pb2.Request
+LAUNCHER = Path(__file__).with_name("peak_rss.py")
 EXIT_DEADLINE = 5.0
 """Seconds from the end of input by which the UDF must have exited."""
 
@@ -106,23 +111,35 @@ class ChildExit:
     cpu_s: float = 0.0  # user + system: what the work cost, however busy the machine
 
 
-def wait_with_rusage(proc, timeout: float) -> ChildExit:
-    """Wait for a child; its exit status, peak RSS and CPU time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return ChildExit(proc.returncode, usage.ru_maxrss / 1024,
-                             usage.ru_utime + usage.ru_stime)
-        if time.monotonic() > deadline:
+class MeasuredUdf:
+    """A UDF started under localstack/peak_rss.py, so that its peak RSS is its own and not
+    the size of the (maybe large) process that started it."""
+
+    def __init__(self, script: str) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="peak-rss-")
+        self._report = Path(self._dir.name) / "rusage.json"
+        self.client = UdfClient.spawn(
+            [sys.executable, str(LAUNCHER), str(self._report), *command(script)])
+
+    def wait(self, timeout: float) -> ChildExit:
+        """Wait for the UDF to exit; at the deadline kill it and return returncode None."""
+        proc = self.client.proc
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
             return ChildExit(None)
-        time.sleep(0.005)
+        finally:
+            usage = json.loads(self._report.read_text()) if self._report.exists() else None
+            self._dir.cleanup()
+        return ChildExit(proc.returncode, usage["maxrss_kb"] / 1024, usage["cpu_s"])
 
 
 def run_garbage(kind: str, data: bytes, script: str = "mirror.py") -> GarbageResult:
     """Info, Init, the garbage, end of input: how the UDF ends."""
-    client = spawn(script)
+    udf = MeasuredUdf(script)
+    client = udf.client
     try:
         client.info()
         client.init({})
@@ -132,11 +149,8 @@ def run_garbage(kind: str, data: bytes, script: str = "mirror.py") -> GarbageRes
     with contextlib.suppress(OSError):
         client.close_input()
     start = time.monotonic()
-    ended = wait_with_rusage(client.proc, EXIT_DEADLINE)
+    ended = udf.wait(EXIT_DEADLINE)
     exit_s = time.monotonic() - start
-    if ended.returncode is None:
-        client.proc.kill()
-        client.proc.wait()
     return GarbageResult(kind, ended.returncode, exit_s, _error_response(client),
                          ended.peak_rss_mb)
 

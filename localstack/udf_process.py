@@ -14,10 +14,15 @@ ROOT = Path(__file__).resolve().parent.parent
 Request = udf_pb2.Request
 
 
-def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
-    """A UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix), as Kapacitor runs it."""
+def command(script: str, *args: str) -> list[str]:
+    """How Kapacitor runs a UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix)."""
     path = ROOT / script if script.startswith("tests/") else ROOT / "udfs" / script
-    return UdfClient.spawn([sys.executable, "-u", str(path), *args], env=env)
+    return [sys.executable, "-u", str(path), *args]
+
+
+def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
+    """A UDF script as Kapacitor runs it (a child process on stdin/stdout)."""
+    return UdfClient.spawn(command(script, *args), env=env)
 
 
 def point_requests(points: Iterable[udf_pb2.Point]) -> list[Request]:
