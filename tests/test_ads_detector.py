@@ -105,12 +105,13 @@ def test_snapshot_after_relearning_restores_the_new_normal() -> None:
     assert restored.alerts == [100]
 
 
-def test_batches_and_snapshots_equal_single_points() -> None:
+@pytest.mark.parametrize("confirm", [1, 3])
+def test_batches_and_snapshots_equal_single_points(confirm: int) -> None:
     values = seasonal(3000)
     values[1500:1510] += 25
     values[2200:] -= 30
-    whole = SeriesDetector().score_many(times(3000), values)
-    det, rng, i = SeriesDetector(), np.random.default_rng(0), 0
+    whole = SeriesDetector(confirm=confirm).score_many(times(3000), values)
+    det, rng, i = SeriesDetector(confirm=confirm), np.random.default_rng(0), 0
     scores, alerts = [], []
     while i < 3000:
         j = min(3000, i + int(rng.integers(1, 200)))
@@ -121,6 +122,47 @@ def test_batches_and_snapshots_equal_single_points() -> None:
         i = j
     assert scores == pytest.approx(whole.scores, abs=1e-12) and alerts == whole.alerts
     assert 1500 in whole.alerts
+
+
+def spike_history(n: int) -> np.ndarray:
+    """Noise with a spike of +40 at 1000: the range's highest block, not its edge."""
+    values = noise(n)
+    values[1000] += 40
+    return values
+
+
+def test_confirm_holds_back_a_lone_point_that_sets_no_record() -> None:
+    """A spike of +20 after one of +40: beyond the range's edge but no record."""
+    values = spike_history(3000)
+    values[2000] += 20
+    assert SeriesDetector().alerts(times(3000), values) == times(3000)[1000:2001:1000]
+    quiet = SeriesDetector(confirm=3).score_many(times(3000), values)
+    assert quiet.alerts == [1000] and quiet.anomalous[2000]  # flagged, period, no alert
+    assert times(3000)[2000] in [p.start_ns for p in quiet.periods.values()]
+
+
+def test_confirm_alerts_a_sustained_excursion_at_its_confirming_point() -> None:
+    values = spike_history(3000)
+    values[2000:2010] += 20
+    scored = SeriesDetector(confirm=3).score_many(times(3000), values)
+    assert scored.alerts == [1000, 2002]
+
+
+def test_confirm_alerts_a_new_record_at_once() -> None:
+    values = spike_history(3000)
+    values[2000] += 60
+    assert SeriesDetector(confirm=3).score_many(times(3000), values).alerts == [1000, 2000]
+
+
+def test_snapshot_while_a_period_waits_for_confirmation() -> None:
+    values = spike_history(3000)
+    values[2000:2010] += 20
+    det = SeriesDetector(confirm=3)
+    assert det.score_many(times(3000)[:2001], values[:2001]).alerts == [1000]
+    copy = SeriesDetector.from_state(json.loads(json.dumps(det.to_state())))
+    rest = copy.score_many(times(3000)[2001:], values[2001:])
+    assert rest.alerts == [1]  # 2002: the third anomalous point
+    assert rest == det.score_many(times(3000)[2001:], values[2001:])
 
 
 def test_quiet_on_steady_noise_and_a_repeating_daily_cycle() -> None:

@@ -68,10 +68,11 @@ def test_groups_learn_separately():
 
 def test_options_are_checked():
     client = spawn("ads_model.py")
-    result = client.init({"learn": 1, "min_gap": -1})
+    result = client.init({"learn": 1, "min_gap": -1, "confirm": 0})
     client.close_input()
     assert "learn: must be >= 2, got 1" in result.error
     assert "min_gap: must be >= 0, got -1" in result.error
+    assert "confirm: must be 1 to 64, got 0" in result.error
     client = spawn("ads_model.py")
     result = client.init({"relearn": 5})
     client.close_input()
@@ -216,6 +217,19 @@ def test_udf_over_the_protocol_alerts_like_the_detector_on_nab():
         assert via_udf == SeriesDetector().alerts(ts, values)
         score = score_file(name, ts, via_udf, windows[name])
         assert score.hit == score.windows and score.false_alerts <= 1, score
+
+
+def test_make_nab_options_reach_the_udf():
+    """`bench/nab_score.py --option confirm=3`: the UDF alerts as the detector with it does,
+    and the lone spikes of this bursty file no longer alert."""
+    from mlkit.ads import SeriesDetector
+    from mlkit.nab import NAB_DIR, ads_model_udf
+    from mlkit.nabdata import load_series
+
+    ts, values = load_series(NAB_DIR / "grok_asg_anomaly.csv")
+    quiet = ads_model_udf(ts, values, {"confirm": "3"})
+    assert quiet == SeriesDetector(confirm=3).alerts(ts, values)
+    assert len(quiet) < len(ads_model_udf(ts, values))
 
 
 @pytest.mark.parametrize(("shifts", "history", "expected"), [

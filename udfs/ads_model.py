@@ -5,7 +5,8 @@ Each group gets its own detector (mlkit.ads.SeriesDetector): after its first
 mlkit.ads and the README). Each point gets `anomaly_score` in [0, 1] (0.5 is the
 alert threshold on every series) and `is_anomaly`. The point that opens an
 anomalous period also carries `anomaly_start=true` (the alert) unless the
-group alerted less than `min_gap` points before; when the period closes, one
+group alerted less than `min_gap` points before (with `confirm` > 1, once the
+period has that many anomalous points or sets a new record); when the period closes, one
 extra point with `period_start`, `period_end` and `max_score` follows, so a
 TICKscript can route it with isPresent("period_end").
 """
@@ -24,6 +25,10 @@ MAX_MAGNITUDE = 1e150
 
 def _at_least(low: int):
     return lambda value: None if value >= low else f"must be >= {low}"
+
+
+def _between(low: int, high: int):
+    return lambda value: None if low <= value <= high else f"must be {low} to {high}"
 
 
 class AdsModel(Handler):
@@ -52,6 +57,9 @@ class AdsModel(Handler):
             help="points after an alert before the group may alert again"),
         Opt("relearn", INT, DEFAULTS.relearn, check=non_negative,
             help="points a change must last to become the new normal (0: never)"),
+        Opt("confirm", INT, DEFAULTS.confirm, check=_between(1, BLOCK),
+            help="anomalous points within a block a period needs to alert, unless it sets "
+                 "a new record (higher: fewer alerts, later)"),
         Opt("score_field", STRING, "anomaly_score"),
         Opt("flag_field", STRING, "is_anomaly"),
         Opt("on_error", STRING, "drop", choices=("pass", "drop")),
@@ -67,7 +75,7 @@ class AdsModel(Handler):
         self.on_error = options["on_error"]
         self.config = AdsConfig(**{name: options[name] for name in (
             "learn", "history", "window", "margin", "min_sigma", "stuck_after", "close_after",
-            "min_gap", "relearn")})
+            "min_gap", "relearn", "confirm")})
         try:
             self.config.check()
         except ValueError as exc:

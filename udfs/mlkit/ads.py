@@ -16,9 +16,14 @@ learning never stops (the range slides).
 
 Alerts: anomalous points form a period that closes after ``close_after`` normal points; the
 point opening a period raises one alert unless the series alerted less than ``min_gap``
-points before. A sustained change (the short mean staying outside its old range for
-``relearn`` points after an alert) becomes the new normal: the range is rebuilt from the
-points since the alert, so the change is reported once and then forgotten.
+points before. With ``confirm`` > 1 a period alerts only once it has ``confirm`` anomalous
+points within a block (``BLOCK`` points), unless a point goes beyond the highest block
+maximum of the range (a new record): on the corpus, single points that set no record were
+a third of the false alerts and a tenth of the first alerts in labelled windows.
+
+A sustained change (the short mean staying outside its old range for ``relearn`` points
+after an alert) becomes the new normal: the range is rebuilt from the points since the
+alert, so the change is reported once and then forgotten.
 
 Speed: the range is kept as maxima and moments of blocks of ``BLOCK`` points (the window is
 the last ``history // BLOCK`` full blocks plus the current one), so a batch of points is
@@ -67,6 +72,15 @@ class Scored:
 
 
 @dataclass
+class _Pending:
+    """A period waiting for `confirm` anomalous points (AdsConfig.confirm)."""
+
+    flagged: int
+    age: int
+    high: list[float]  # the range before its first point, for the re-learn watch
+
+
+@dataclass
 class _Watch:
     """A change under watch after an alert: the short mean's range before it."""
 
@@ -86,6 +100,7 @@ class SeriesDetector:
         cfg = self.config
         self._blocks = _Blocks(cfg.history // BLOCK)
         self._full = np.full(CHANNELS, _EMPTY)  # the range's edge over the full blocks
+        self._top = np.full(CHANNELS, _EMPTY)  # the highest block maxima (records)
         # the current block's points: its moments are summed once it is full, over the same
         # rows in the same order however the stream was split into calls (bit-exact results)
         self._part_rows = np.empty((0, CHANNELS))
@@ -102,6 +117,7 @@ class SeriesDetector:
         self._quiet = 0
         self._since_alert = cfg.min_gap  # the first alert is never held back
         self._watch: _Watch | None = None
+        self._pending: _Pending | None = None
         self._watched_from = 0  # where, in the segment being scored, a new watch began
         self._margins = _margins(cfg.margin)
 
@@ -186,6 +202,7 @@ class SeriesDetector:
     def _update_range(self) -> None:
         """The range's edge, mean and deviation over the full blocks."""
         self._full = self._blocks.edge()
+        self._top = self._blocks.top()
         total = self._blocks.moments_total()
         if total[0] < 2:
             self._centre, self._scale = np.zeros(CHANNELS), np.full(CHANNELS, np.inf)
@@ -213,23 +230,36 @@ class SeriesDetector:
         beyond = (seg > high + margin * span) & (deviation >= cfg.min_sigma * self._scale)
         beyond[:, 5] &= seg[:, 5] >= cfg.stuck_after
         flags = beyond.any(axis=1)
+        records = self._records(seg, before, span, beyond) if cfg.confirm > 1 else flags
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (seg - high + span) / ((1.0 + margin) * span)
         ratio = np.where(span > 0, ratio, np.where(seg > high, 2.0, 0.0))
         scores = np.clip(0.5 * ratio.max(axis=1), 0.0, 1.0)
         self._watched_from = 0
-        stop = self._track(ts, seg, high, flags, scores, i, out, positions)
+        stop = self._track(ts, seg, high, flags, records, scores, i, out, positions)
         self._absorb(seg[: stop - i], self._watched_from)
         if stop < j:
             self._relearn()
         return stop
 
-    def _track(self, ts, seg, high, flags, scores, i, out, positions) -> int:
+    def _records(self, seg: np.ndarray, before: np.ndarray, span: np.ndarray,
+                 beyond: np.ndarray) -> np.ndarray:
+        """Anomalous points that also go beyond the highest block maximum (a run of repeats:
+        beyond twice the longest run) by the margin: they alert without confirmation."""
+        top = np.maximum(before, self._top)
+        top[:, 5] = max(self._top[5], 0.0)
+        reach = span.copy()
+        reach[:, 5] = top[:, 5]
+        return (beyond & (seg > top + self._margins * reach)).any(axis=1)
+
+    def _track(self, ts, seg, high, flags, records, scores, i, out, positions) -> int:
         """Periods, alerts and the re-learn watch, point by point (the hot loop: only
         the alert state lives here). Returns the point after a re-learn, else the end."""
         cfg = self.config
         flag_list, score_list = flags.tolist(), scores.tolist()
-        if self._open is None and self._watch is None and not any(flag_list):
+        record_list = records.tolist()
+        if (self._open is None and self._watch is None and self._pending is None
+                and not any(flag_list)):
             base = i
             if positions is None:
                 out.scores[base:base + len(score_list)] = score_list
@@ -247,27 +277,36 @@ class SeriesDetector:
                 if self._open is None:
                     self._open = [int(ts[i + k]), int(ts[i + k]), score]
                     if self._since_alert > cfg.min_gap:
-                        out.alerts.append(at)
-                        self._since_alert = 0
-                        self._start_watch(high[k])
-                        self._watched_from = k
+                        self._pending = _Pending(0, 0, high[k].tolist())
                 else:
                     self._open[1], self._open[2] = int(ts[i + k]), max(self._open[2], score)
+                pending = self._pending
+                if pending is not None:
+                    pending.flagged += 1
+                    if record_list[k] or pending.flagged >= cfg.confirm:
+                        self._alert(out, at, pending.high, k)
             elif self._open is not None:
                 self._quiet += 1
                 if self._quiet >= cfg.close_after:
                     out.periods[at] = Period(*self._open)
                     self._open, self._quiet = None, 0
+            if self._pending is not None:
+                self._pending.age += 1
+                if self._pending.age >= BLOCK:  # not confirmed within a block: no alert
+                    self._pending = None
             if self._watch is not None and self._watching(seg[k]):
                 return i + k + 1
         return i + len(flag_list)
 
-    # ------------------------------------------------------------------------ re-learning
+    def _alert(self, out: Scored, at: int, high: list[float], k: int) -> None:
+        """Raise the alert of the open period at position `at` (k in the segment)."""
+        out.alerts.append(at)
+        self._since_alert, self._pending = 0, None
+        if self.config.relearn:  # watch the short mean against its range before the period
+            self._watch = _Watch(low=-high[3], high=high[2])
+            self._watched_from = k
 
-    def _start_watch(self, high: np.ndarray) -> None:
-        """Remember the short mean's range before an alert (relearn=0: no watch)."""
-        if self.config.relearn:
-            self._watch = _Watch(low=-float(high[3]), high=float(high[2]))
+    # ------------------------------------------------------------------------ re-learning
 
     def _watching(self, channels: np.ndarray) -> bool:
         """Age the watch by one point; True when the change has lasted `relearn` points."""
@@ -292,7 +331,7 @@ class SeriesDetector:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable snapshot of everything needed to continue identically."""
-        watch = self._watch
+        watch, pending = self._watch, self._pending
         return {
             "version": STATE_VERSION,
             "config": asdict(self.config),
@@ -311,6 +350,8 @@ class SeriesDetector:
             "since_alert": self._since_alert,
             "watch": None if watch is None else
             [watch.low, watch.high, watch.age, _json_floats(watch.since), watch.rows],
+            "pending": None if pending is None else
+            [pending.flagged, pending.age, _json_floats(pending.high)],
         }
 
     @classmethod
@@ -334,6 +375,9 @@ class SeriesDetector:
             low, high, age, since, rows = d["watch"]
             det._watch = _Watch(float(low), float(high), int(age), _floats(since),
                                 [[float(v) for v in row] for row in rows])
+        if d.get("pending"):  # absent from snapshots taken before `confirm`
+            flagged, age, high = d["pending"]
+            det._pending = _Pending(int(flagged), int(age), _floats(high))
         return det
 
 
@@ -361,6 +405,12 @@ class _Blocks:
             return np.full(CHANNELS, _EMPTY)
         ordered = np.sort(self.maxima[: self.count], axis=0)
         return ordered[np.maximum(self.count - RANKS, 0), np.arange(CHANNELS)]
+
+    def top(self) -> np.ndarray:
+        """Per channel, the highest block maximum."""
+        if not self.count:
+            return np.full(CHANNELS, _EMPTY)
+        return self.maxima[: self.count].max(axis=0)
 
     def moments_total(self) -> np.ndarray:
         return self.moments[: self.count].sum(axis=0)

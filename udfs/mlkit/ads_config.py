@@ -21,6 +21,7 @@ class AdsConfig:
     close_after: int = 32  # normal points that close an anomalous period
     min_gap: int = 48  # points after an alert before the series may alert again
     relearn: int = 288  # points a change must last to become the new normal (0: never)
+    confirm: int = 1  # flagged points a period needs to alert, unless it opens on a new record
 
     def check(self) -> None:
         """Reject settings the detector cannot work with, naming the setting."""
@@ -30,6 +31,8 @@ class AdsConfig:
             raise ValueError(f"history must be >= {2 * BLOCK}, got {self.history}")
         if min(self.window, self.close_after, self.stuck_after) < 1:
             raise ValueError("window, close_after and stuck_after must be >= 1")
+        if not 1 <= self.confirm <= BLOCK:
+            raise ValueError(f"confirm must be 1 to {BLOCK}, got {self.confirm}")
         for name in ("margin", "min_sigma"):
             value = getattr(self, name)
             if value < 0 or not math.isfinite(value):

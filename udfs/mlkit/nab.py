@@ -123,9 +123,11 @@ def totals(scores: Sequence[FileScore]) -> dict[str, float]:
             "score": normalise(raw, windows) if windows else None}
 
 
-def ads_model_udf(ts: list[int], values: np.ndarray) -> list[int]:
-    """The real ads_model UDF with its default options over the protocol (udfkit.replay):
-    alerts are the points it marks `anomaly_start`."""
+def ads_model_udf(ts: list[int], values: np.ndarray,
+                  options: dict[str, str] | None = None) -> list[int]:
+    """The real ads_model UDF over the protocol (udfkit.replay), with its default options or
+    `options` (name: value as in a TICKscript): alerts are the points it marks
+    `anomaly_start`."""
     from udfkit import udf_pb2
     from udfkit.replay import replay, udf_command
 
@@ -134,7 +136,7 @@ def ads_model_udf(ts: list[int], values: np.ndarray) -> list[int]:
         point = udf_pb2.Point(time=t, name="nab")
         point.fieldsDouble["value"] = v
         points.append(point)
-    out, _ = replay(udf_command("ads_model", None), points, {})
+    out, _ = replay(udf_command("ads_model", None), points, options or {})
     return [point.time for point in out if point.fieldsBool.get("anomaly_start")]
 
 
