@@ -7,7 +7,7 @@ GRPC_TOOLS := grpcio-tools==1.64.3
 # The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
 PROTOBUF_COMPAT := 5.26.1 6.33.6
 
-.PHONY: test lint deps venv protobuf-compat kapacitor models proto bench nab demo
+.PHONY: test lint deps venv protobuf-compat kapacitor models proto bench nab nab-tradeoff demo
 
 test:  ## set-up (once), then lint and the full suite against real kapacitord/influxd
 	bash scripts/setup.sh test
@@ -45,6 +45,9 @@ bench: venv  ## throughput and latency figures (not a test)
 
 nab: venv  ## NAB-style scores of ads_model and the reference detectors
 	$(PYTHON) bench/nab_score.py
+
+nab-tradeoff: venv  ## ads_model's option settings on the NAB corpus: recall against quiet
+	$(PYTHON) bench/nab_tradeoff.py
 
 demo:  ## set-up (once), then influxd + kapacitord through the entrypoint, the simulator, the report
 	bash scripts/setup.sh demo
