@@ -124,6 +124,15 @@ def test_batches_and_snapshots_equal_single_points(confirm: int) -> None:
     assert 1500 in whole.alerts
 
 
+def test_a_snapshot_from_before_confirm_still_restores() -> None:
+    """Snapshots taken before the `confirm` option lack it and the waiting period."""
+    det = SeriesDetector()
+    det.score_many(times(2000), spike_history(2000))
+    old = det.to_state()
+    del old["pending"], old["config"]["confirm"]
+    assert SeriesDetector.from_state(old).to_state() == det.to_state()
+
+
 def spike_history(n: int) -> np.ndarray:
     """Noise with a spike of +40 at 1000: the range's highest block, not its edge."""
     values = noise(n)
