@@ -132,6 +132,13 @@ class KapacitorApi:
     def http_out(self, task_id: str, endpoint: str) -> dict:
         return self._call("GET", f"/kapacitor/v1/tasks/{task_id}/{endpoint}")
 
+    def http_out_rows(self, task_id: str, endpoint: str) -> list[dict[str, Any]]:
+        """What a task's httpOut node holds, a dict per row (its series' tags and columns);
+        a series without values (as right after the task restarted) adds no row."""
+        return [{**series.get("tags", {}), **dict(zip(series["columns"], values, strict=True))}
+                for series in self.http_out(task_id, endpoint).get("series") or []
+                for values in series.get("values") or []]
+
     def define_topic_handler(self, topic: str, handler_id: str, kind: str,
                              options: Mapping[str, Any]) -> None:
         """Create or replace a topic handler (`kapacitor define-topic-handler`)."""

@@ -191,8 +191,8 @@ stream
     kap.api.write(_lines(values[500:501], start + 500 * 60), db="telemetry", precision="s")
 
     def last_score():
-        series_ = kap.api.http_out("anomalies", "out").get("series") or []
-        row = series_ and dict(zip(series_[0]["columns"], series_[0]["values"][-1], strict=True))
+        rows = kap.api.http_out_rows("anomalies", "out")
+        row = rows and rows[-1]
         return row and row["temperature"] == pytest.approx(values[500], abs=1e-3) and row
     row = wait_for(last_score, timeout=20)
     assert row, kap.log_text()[-3000:]

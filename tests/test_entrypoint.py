@@ -160,8 +160,8 @@ def test_task_whose_udf_dies_is_executing_again_within_5_s(start, tmp_path):
     entry.api.write(f"probe v=42 {now + 2}\n", db="telemetry")
 
     def last_value():
-        series = entry.api.http_out("fragile", "out").get("series") or []
-        return series and series[0]["values"][-1][-1] == 42
+        rows = entry.api.http_out_rows("fragile", "out")
+        return rows and rows[-1].get("v") == 42
     assert wait_for(last_value, 10), entry.log_text()[-2000:]
 
 

@@ -32,12 +32,7 @@ def tick(name: str, output: str | None = None) -> str:
 
 
 def rows(kap, task: str, endpoint: str = "out") -> list[dict]:
-    out = []
-    for series in kap.api.http_out(task, endpoint).get("series") or []:
-        for values in series["values"]:
-            out.append({**series.get("tags", {}), **dict(zip(series["columns"], values,
-                                                             strict=True))})
-    return out
+    return kap.api.http_out_rows(task, endpoint)
 
 
 def test_temperature_classifier_forwards_only_out_of_band(kapacitord):

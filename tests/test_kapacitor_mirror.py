@@ -43,12 +43,12 @@ def test_stream_points_pass_through_the_udf(kapacitord):
     assert mirror_node()["collected"] == 50
 
     def last():
-        series = (kap.api.http_out("mirror_task", "out").get("series") or [None])[0]
-        row = series and dict(zip(series["columns"], series["values"][-1], strict=True))
-        return row and row["n"] == 49 and (series, row)
+        rows = kap.api.http_out_rows("mirror_task", "out")
+        return rows and rows[-1]["n"] == 49 and rows[-1]
 
-    series, row = wait_for(last) or (None, None)
+    row = wait_for(last)
     assert row, kap.api.http_out("mirror_task", "out")
+    series = kap.api.http_out("mirror_task", "out")["series"][0]
     assert series["name"] == "cpu" and series["tags"] == {"host": "a"}
     assert row["value"] == 49.5
 

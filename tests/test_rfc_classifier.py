@@ -118,9 +118,8 @@ def test_machine_failure_task_in_kapacitor(kapacitord):
                   db="telemetry", precision="s")
 
     def both():
-        series = kap.api.http_out("machine_failure", "out").get("series") or []
-        return len(series) == 2 and {s["tags"]["machine"]: dict(zip(
-            s["columns"], s["values"][-1], strict=True)) for s in series}
+        last = {row["machine"]: row for row in kap.api.http_out_rows("machine_failure", "out")}
+        return len(last) == 2 and last
 
     rows = wait_for(both, timeout=20)
     assert rows, kap.log_text()[-3000:]
