@@ -4,9 +4,9 @@ The UDF runs with its DEFAULT options (or those given with ``--option``) over th
 (``udfkit.replay``), one process per file, on every file of training_data_sets/nab (46 NAB
 series). Two reference detectors run in the same process on the same files: the windowed
 Gaussian (|z| > 4 against the last 6,400 points, one alert per run) and the same with at most
-one alert per 288 points. Prints
-per-file and per-category tables, whether each target of issue #8 holds, and saves a PNG for
-the five files where ads_model scores worst into out/nab/ (git-ignored).
+one alert per 288 points. Prints per-file and per-category tables, whether each target of
+issue #8 holds, and saves a PNG for the five files where ads_model scores worst into out/nab/
+(git-ignored).
 
 The scoring rules are mlkit.nab's (shared with the tests).
 """

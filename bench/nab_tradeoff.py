@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from mlkit.ads import SeriesDetector
-from mlkit.nab import NAB_DIR, score_file, totals
-from mlkit.nabdata import load_series, load_windows
+from mlkit.nab import NAB_DIR, detector_scores, totals
+from mlkit.nabdata import load_corpus
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "nab" / "tradeoff.png"
 SETTINGS: dict[str, dict[str, float]] = {
@@ -38,8 +38,7 @@ NOISE_POINTS, NOISE_SEEDS = 8000, 10
 
 def measure(options: dict[str, float], series: dict, windows: dict) -> dict[str, float]:
     """Corpus totals of one setting, and its worst count of alerts on pure noise."""
-    scores = [score_file(name, ts, SeriesDetector(**options).alerts(ts, values), windows[name])
-              for name, (ts, values) in series.items()]
+    scores = detector_scores(options, series, windows)
     total = totals(scores)
     stamps = list(range(NOISE_POINTS))
     noise = max(len(SeriesDetector(**options).alerts(stamps, rng.normal(size=NOISE_POINTS)))
@@ -78,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help="where the PNG goes")
     args = ap.parse_args(argv)
-    windows = load_windows(NAB_DIR)
-    series = {name: load_series(NAB_DIR / name) for name in sorted(windows)}
+    series, windows = load_corpus(NAB_DIR)
     print(f"{'setting':50} | score | windows | false alerts | files over 1/2000 | noise max")
     rows = {}
     for label, options in SETTINGS.items():

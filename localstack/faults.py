@@ -122,18 +122,18 @@ class MeasuredUdf:
             [sys.executable, str(LAUNCHER), str(self._report), *command(script)])
 
     def wait(self, timeout: float) -> ChildExit:
-        """Wait for the UDF to exit; at the deadline kill it and return returncode None."""
-        proc = self.client.proc
+        """Wait for the UDF to exit; at the deadline kill it (returncode None)."""
+        proc, timed_out = self.client.proc, False
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.terminate()
+            timed_out = True
+            proc.terminate()  # the launcher kills the UDF, then reports as for any exit
             proc.wait()
-            return ChildExit(None)
-        finally:
-            usage = json.loads(self._report.read_text()) if self._report.exists() else None
-            self._dir.cleanup()
-        return ChildExit(proc.returncode, usage["maxrss_kb"] / 1024, usage["cpu_s"])
+        with self._dir:
+            usage = json.loads(self._report.read_text())
+        return ChildExit(None if timed_out else proc.returncode, usage["maxrss_kb"] / 1024,
+                         usage["cpu_s"])
 
 
 def run_garbage(kind: str, data: bytes, script: str = "mirror.py") -> GarbageResult:

@@ -260,17 +260,12 @@ def test_large_offset_keeps_its_precision() -> None:
 
 def corpus_scores(**options):
     """Per-file NAB scores of the detector with `options` on all 46 corpus files."""
-    from mlkit.nab import NAB_DIR, score_file
-    from mlkit.nabdata import load_series, load_windows
+    from mlkit.nab import NAB_DIR, detector_scores
+    from mlkit.nabdata import load_corpus
 
-    windows = load_windows(NAB_DIR)
-    assert len(windows) == 46
-    scores = []
-    for name in sorted(windows):
-        ts, values = load_series(NAB_DIR / name)
-        alerts = SeriesDetector(**options).alerts(ts, values)
-        scores.append(score_file(name, ts, alerts, windows[name]))
-    return scores
+    series, windows = load_corpus(NAB_DIR)
+    assert len(series) == 46
+    return detector_scores(options, series, windows)
 
 
 def test_whole_nab_corpus_holds_its_floor() -> None:

@@ -230,7 +230,8 @@ class SeriesDetector:
         beyond = (seg > high + margin * span) & (deviation >= cfg.min_sigma * self._scale)
         beyond[:, 5] &= seg[:, 5] >= cfg.stuck_after
         flags = beyond.any(axis=1)
-        records = self._records(seg, before, span, beyond) if cfg.confirm > 1 else flags
+        confirming = cfg.confirm > 1 and flags.any()  # records matter only where flagged
+        records = self._records(seg, before, span, beyond) if confirming else flags
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (seg - high + span) / ((1.0 + margin) * span)
         ratio = np.where(span > 0, ratio, np.where(seg > high, 2.0, 0.0))

@@ -24,9 +24,10 @@ Scoring (NAB's sweeper, standard profile, from its published definitions):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -111,6 +112,16 @@ def score_file(
             raw += A_FP
     raw += A_FN * (len(spans) - len(hit_windows))
     return FileScore(name, len(spans), len(hit_windows), false_alerts, raw, len(ts))
+
+
+def detector_scores(options: Mapping[str, Any], series: Mapping[str, tuple[list[int], np.ndarray]],
+                    windows: Mapping[str, list[tuple[int, int]]]) -> list[FileScore]:
+    """Every file's score of mlkit.ads.SeriesDetector with `options`, in-process (it alerts
+    exactly as the UDF: tests/test_ads_model.py)."""
+    from mlkit.ads import SeriesDetector
+
+    return [score_file(name, ts, SeriesDetector(**options).alerts(ts, values), windows[name])
+            for name, (ts, values) in series.items()]
 
 
 def totals(scores: Sequence[FileScore]) -> dict[str, float]:

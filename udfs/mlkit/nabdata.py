@@ -19,6 +19,13 @@ def load_series(path: Path) -> tuple[list[int], np.ndarray]:
     return [int(t) for t in ts], df["value"].to_numpy(dtype=float)
 
 
+def load_corpus(nab_dir: Path) -> tuple[dict[str, tuple[list[int], np.ndarray]],
+                                          dict[str, list[tuple[int, int]]]]:
+    """Every labelled file's series, by name in sorted order, and the labelled windows."""
+    windows = load_windows(nab_dir)
+    return {name: load_series(nab_dir / name) for name in sorted(windows)}, windows
+
+
 def load_windows(nab_dir: Path) -> dict[str, list[tuple[int, int]]]:
     """Every file's labelled anomaly windows (nab_dir/windows.json) as (start_ns, end_ns)."""
     import pandas as pd
