@@ -41,7 +41,7 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
     parser.add_argument("--max-delay-ms", type=float, default=0.5,
                         help="after a small read, how long points may gather before the next")
     parser.add_argument("--default-gc", action="store_true",
-                        help="keep CPython's collector settings (see udfkit.heap; for comparison)")
+                        help="keep CPython's collector settings (udfkit.gc_settings; to compare)")
     args = parser.parse_args(argv)
     handler_cls = stream if args.mode == "stream" else batch
     if handler_cls is None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from udfkit import framing, heap, snapshot, udf_pb2
+from udfkit import framing, gc_settings, snapshot, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
@@ -125,7 +125,7 @@ class Agent:
     # -- main loop -----------------------------------------------------------
     def run(self) -> int:
         """Serve until the input closes (exit status 0) or a protocol error (1)."""
-        heap.GcClock.install()
+        gc_settings.GcClock.install()
         self.reader = threading.Thread(target=self._read_loop, name="udf-reader", daemon=True)
         self.reader.start()
         try:
@@ -142,7 +142,7 @@ class Agent:
             return self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.log("INFO", f"stopped: {self.points_in} points in, {self.points_out} out, "
-                             f"{self.point_errors} failed; {heap.GcClock.summary()}")
+                             f"{self.point_errors} failed; {gc_settings.GcClock.summary()}")
 
     def _fail(self, message: str) -> int:
         self.log("ERROR", message)
@@ -445,8 +445,8 @@ class Agent:
         self._init_args = (options, self._context)
         self._initialised = True
         if self._tune_gc:
-            heap.settle()
-        heap.GcClock.reset()
+            gc_settings.settle()
+        gc_settings.GcClock.reset()
         self._respond(init=udf_pb2.InitResponse(success=True))
 
     def _init_failed(self, message: str) -> None:

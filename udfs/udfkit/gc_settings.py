@@ -2,9 +2,9 @@
 
 Handling points makes almost no reference cycles (reference counting frees the
 messages), yet CPython's default collector keeps rescanning everything Init
-built: sklearn, pandas, the model. bench/udf_throughput.py measures that at
-150-280 ms per 100k points for rfc_classifier and ads_model (about a tenth of
-their time); frozen and collected less often, 10-15 ms.
+built: sklearn, pandas, the model, about a tenth of a model UDF's time. Frozen after
+Init and collected less often, the collector costs a tenth of that again
+(bench/udf_throughput.py prints both).
 """
 
 from __future__ import annotations
