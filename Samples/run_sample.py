@@ -26,7 +26,7 @@ from pathlib import Path
 from entrypoint.settings import url_from_bind
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import PortInUse, ensure_free, free_port
-from localstack.influxd import Influxd, query, series_rows
+from localstack.influxd import LocalInfluxd, query, series_rows
 from localstack.kapacitord import find_kapacitord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def main() -> int:
         if not influx_url:
             (work / "influxd").mkdir()
             try:
-                influxd = Influxd(work / "influxd")
+                influxd = LocalInfluxd(work / "influxd")
             except RuntimeError as exc:
                 sys.exit(f"run_sample: {exc}")
             stack.callback(influxd.stop)

@@ -77,7 +77,7 @@ def end_to_end(n: int, repeats: int) -> None:
     import tempfile
 
     from kapacitorkit.conf import UdfFunction
-    from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function
+    from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir, udf_function
 
     lines = "".join(f"environment,sensor=s{i % 8} temperature={20 + (i % 50) * 0.1:.1f} "
                     f"{1_700_000_000_000_000_000 + i * 1_000_000}\n" for i in range(n)).encode()
@@ -94,7 +94,7 @@ def end_to_end(n: int, repeats: int) -> None:
             time.sleep(0.05)
         functions = [udf_function("mirror", "mirror.py"), UdfFunction("echo", prog=str(echo)),
                      UdfFunction("mirror_socket", socket=str(sock))]
-        kap = Kapacitord(kapacitor_bin_dir(), Path(work), functions)
+        kap = LocalKapacitord(kapacitor_bin_dir(), Path(work), functions)
         runs = [("without UDF", "", None), ("with @mirror()", "    @mirror()\n", None),
                 ("socket mirror", "    @mirror_socket()\n", server.pid),
                 ("with @echo()", "    @echo()\n", None)]

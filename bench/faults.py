@@ -25,7 +25,7 @@ from pathlib import Path
 
 from localstack import fault_runs, faults
 from localstack.collector import Collector
-from localstack.kapacitord import Kapacitord, kapacitor_bin_dir, udf_function
+from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir, udf_function
 
 Row = tuple[str, str, str, bool]
 
@@ -37,7 +37,7 @@ def progress(message: str) -> None:
 def points_rows(bin_dir: Path, work: Path, good: int, bad: int) -> list[Row]:
     functions = [udf_function("rfc_classifier", "rfc_classifier.py", timeout="20s"),
                  udf_function("ads_model", "ads_model.py", timeout="20s")]
-    kap = Kapacitord(bin_dir, work / "points", functions)
+    kap = LocalKapacitord(bin_dir, work / "points", functions)
     collector = Collector()
     rows = []
     try:

@@ -40,7 +40,7 @@ def make_home(root: Path) -> Path:
     return home
 
 
-class Entrypoint(Process):
+class LocalEntrypoint(Process):
     """The entrypoint subprocess, its API, and its log."""
 
     def __init__(self, home: Path, work: Path, kapacitor_bin: Path, influxdb_url: str = "",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from entrypoint.supervisor import HEALTHY_RESET
 from kapacitorkit.api import ApiError
 from localstack.collector import Collector
-from localstack.kapacitord import Kapacitord
+from localstack.kapacitord import LocalKapacitord
 
 RFC_FIELDS = ("air_temperature", "process_temperature", "rotational_speed", "torque",
               "tool_wear")
@@ -140,7 +140,7 @@ def lines_for(udf: str, good: int, bad: int, seed: int = 11) -> tuple[list[str],
     return stream, good_lines
 
 
-def _write(kap: Kapacitord, db: str, lines: list[str], per_write: bool) -> int:
+def _write(kap: LocalKapacitord, db: str, lines: list[str], per_write: bool) -> int:
     refused = 0
     batches = [[line] for line in lines] if per_write else [lines]
     for batch in batches:
@@ -162,7 +162,7 @@ SCORE_FIELDS = {"rfc_classifier": ("prediction", "failure_probability"),
                 "ads_model": ("anomaly_score", "is_anomaly")}
 
 
-def run_points(kap: Kapacitord, collector: Collector, udf: str, good: int, bad: int,
+def run_points(kap: LocalKapacitord, collector: Collector, udf: str, good: int, bad: int,
                per_write: bool, timeout: float = 300.0) -> PointsRun:
     """One clean and one faulty task for `udf`; compare their outputs."""
     tag = f"{udf}_{'each' if per_write else 'one'}_{time.monotonic_ns()}"
@@ -271,7 +271,7 @@ class Recovery:
 def _entrypoint(kapacitor_bin, work, udf: str, script: str, timeout: str, **env: str):
     import json
 
-    from localstack.entrypoint import Entrypoint, make_home
+    from localstack.entrypoint import LocalEntrypoint, make_home
 
     work.mkdir(parents=True, exist_ok=True)
     home = make_home(work)
@@ -281,7 +281,7 @@ def _entrypoint(kapacitor_bin, work, udf: str, script: str, timeout: str, **env:
                          "dbrps": [{"db": "telemetry", "rp": "autogen"}], "udfs": [udf],
                          "enabled": True}]}
     (home / "config" / "config.json").write_text(json.dumps(config))
-    entry = Entrypoint(home, work, kapacitor_bin, SUPERVISE_INTERVAL="0.5", **env)
+    entry = LocalEntrypoint(home, work, kapacitor_bin, SUPERVISE_INTERVAL="0.5", **env)
     entry.wait_tasks(["relay"], timeout=60)
     return entry, home
 
@@ -410,7 +410,7 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _emitted(kap: Kapacitord, task: str, prefix: str) -> int:
+def _emitted(kap: LocalKapacitord, task: str, prefix: str) -> int:
     stats = kap.api.task(task)["stats"]["node-stats"]
     return next(v["emitted"] for k, v in stats.items() if k.startswith(prefix))
 
@@ -422,7 +422,7 @@ def soak_row(bin_dir, work, seconds: float, rate: int) -> tuple[str, str, str, b
 
     functions = [udf_function("rfc_classifier", "rfc_classifier.py", timeout="20s"),
                  udf_function("ads_model", "ads_model.py", timeout="20s")]
-    kap = Kapacitord(bin_dir, work, functions)
+    kap = LocalKapacitord(bin_dir, work, functions)
     try:
         for udf in UDF_TASKS:
             measurement, tag, _, call = UDF_TASKS[udf]

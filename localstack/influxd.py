@@ -14,7 +14,7 @@ from kapacitorkit.ports import free_port
 from localstack.process import Process
 
 
-class Influxd(Process):
+class LocalInfluxd(Process):
     def __init__(self, work: Path) -> None:
         binary = shutil.which("influxd")
         if binary is None:

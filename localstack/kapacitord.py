@@ -41,7 +41,7 @@ def udf_function(name: str, script: str, *args: str, timeout: str = "10s",
                        timeout=timeout, env=env or {})
 
 
-class Kapacitord(Process):
+class LocalKapacitord(Process):
     def __init__(self, bin_dir: Path, work: Path, functions: Sequence[UdfFunction],
                  influxdb_url: str = "", snapshot_interval: str = "1m") -> None:
         self.port = free_port()

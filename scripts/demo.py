@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import free_port
-from localstack.influxd import Influxd
+from localstack.influxd import LocalInfluxd
 from localstack.kapacitord import kapacitor_bin_dir
 from mlkit.ads import AdsConfig
 from simulator import generate
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB = "telemetry"
 
 
-def start_entrypoint(work: Path, influx: Influxd, bin_dir: Path) -> tuple[subprocess.Popen,
+def start_entrypoint(work: Path, influx: LocalInfluxd, bin_dir: Path) -> tuple[subprocess.Popen,
                                                                           KapacitorApi]:
     port = free_port()
     env = {**os.environ, "KAPACITOR_CONF_DIR": str(work / "conf"),
@@ -62,7 +62,7 @@ def wait_for_tasks(api: KapacitorApi, proc: subprocess.Popen, timeout: float = 9
 SEED, SENSORS, MACHINES = 1, generate.sensor_names(3), generate.sensor_names(2, prefix="mill")
 
 
-def simulate(influx: Influxd, api: KapacitorApi, minutes: int) -> GroundTruth:
+def simulate(influx: LocalInfluxd, api: KapacitorApi, minutes: int) -> GroundTruth:
     """Send `minutes` of simulated data (1 point/s per series, ending now) to InfluxDB and
     Kapacitor, as `python -m simulator --fast` does; return what was injected."""
     steps = minutes * 60
@@ -78,7 +78,7 @@ def simulate(influx: Influxd, api: KapacitorApi, minutes: int) -> GroundTruth:
     return truth
 
 
-def wait_for_outputs(influx: Influxd, points: int, timeout: float = 60) -> float:
+def wait_for_outputs(influx: LocalInfluxd, points: int, timeout: float = 60) -> float:
     """Poll until every point is scored and predicted in InfluxDB; return seconds waited.
 
     The tasks' influxDBOut nodes buffer their writes, so the counts lag the input a little.
@@ -96,7 +96,7 @@ def wait_for_outputs(influx: Influxd, points: int, timeout: float = 60) -> float
         time.sleep(0.5)
 
 
-def _count(influx: Influxd, measurement: str, field: str) -> int:
+def _count(influx: LocalInfluxd, measurement: str, field: str) -> int:
     rows = influx.query(f'SELECT count("{field}") FROM {measurement}', DB)
     return int(rows[0]["count"]) if rows else 0
 
@@ -109,7 +109,7 @@ def _lasting(seconds: float) -> str:
     return "a single reading" if seconds < 1 else f"{seconds:.0f} s"
 
 
-def report(influx: Influxd, truth: GroundTruth, learn: int, end_ns: int
+def report(influx: LocalInfluxd, truth: GroundTruth, learn: int, end_ns: int
            ) -> dict[str, list[dict]]:
     """Print what the tasks wrote to InfluxDB beside what was injected; return plot rows."""
     q = influx.query
@@ -255,7 +255,7 @@ def main() -> int:
     learn = AdsConfig.learn
     with tempfile.TemporaryDirectory(prefix="kapacitor-demo-") as tmp:
         work = Path(tmp)
-        influx = Influxd(work)
+        influx = LocalInfluxd(work)
         influx.query(f'CREATE DATABASE "{DB}"')
         proc, api = start_entrypoint(work, influx, bin_dir)
         try:

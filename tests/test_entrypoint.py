@@ -19,7 +19,7 @@ import pytest
 
 from kapacitorkit.api import ApiError, KapacitorApi
 from kapacitorkit.auth import Credentials
-from localstack.entrypoint import Entrypoint, make_home
+from localstack.entrypoint import LocalEntrypoint, make_home
 from tests.testbed import ROOT, wait_for
 
 pytestmark = pytest.mark.kapacitor
@@ -43,14 +43,14 @@ def task(name: str, tick: str, *udfs: str, kind: str = "stream", enabled: bool =
 
 @pytest.fixture
 def start(kapacitor_bin, tmp_path):
-    """Factory: start(config_dict, influxdb_url=..., **env) -> Entrypoint; stopped at teardown."""
-    started: list[Entrypoint] = []
+    """Factory: start(config_dict, influxdb_url=..., **env) -> LocalEntrypoint, stopped after."""
+    started: list[LocalEntrypoint] = []
 
     def run(config: dict, influxdb_url: str = "", home: Path | None = None,
-            **env: str) -> Entrypoint:
+            **env: str) -> LocalEntrypoint:
         home = home or make_home(tmp_path)
         (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
-        entry = Entrypoint(home, tmp_path, kapacitor_bin, influxdb_url, **env)
+        entry = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb_url, **env)
         started.append(entry)
         return entry
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kapacitorkit.conf import UdfFunction
-from localstack.influxd import Influxd
-from localstack.kapacitord import Kapacitord, kapacitor_bin_dir
+from localstack.influxd import LocalInfluxd
+from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir
 from localstack.polling import wait_for  # noqa: F401 - the tests' one wait helper
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +29,9 @@ def kapacitor_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
-def influxdb(tmp_path_factory) -> Iterator[Influxd]:
+def influxdb(tmp_path_factory) -> Iterator[LocalInfluxd]:
     try:
-        server = Influxd(tmp_path_factory.mktemp("influxd"))
+        server = LocalInfluxd(tmp_path_factory.mktemp("influxd"))
     except RuntimeError as exc:
         pytest.fail(str(exc))
     yield server
@@ -41,10 +41,10 @@ def influxdb(tmp_path_factory) -> Iterator[Influxd]:
 @pytest.fixture
 def kapacitord(kapacitor_bin, tmp_path) -> Iterator:
     """Factory: kapacitord(functions, influxdb_url=...) starts one; all stop at teardown."""
-    started: list[Kapacitord] = []
+    started: list[LocalKapacitord] = []
 
-    def start(functions: Sequence[UdfFunction], **kwargs) -> Kapacitord:
-        server = Kapacitord(kapacitor_bin, tmp_path / f"k{len(started)}", functions, **kwargs)
+    def start(functions: Sequence[UdfFunction], **kwargs) -> LocalKapacitord:
+        server = LocalKapacitord(kapacitor_bin, tmp_path / f"k{len(started)}", functions, **kwargs)
         started.append(server)
         return server
 
