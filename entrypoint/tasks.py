@@ -23,9 +23,25 @@ def kapacitor_var(value: Any) -> dict[str, Any]:
     return {"type": "string", "value": value}
 
 
+class ScriptUnreadable(Exception):
+    """The task's TICKscript cannot be read (deleted or being replaced in DEV_MODE)."""
+
+
+def read_script(task: Task) -> str:
+    try:
+        return task.tick_path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ScriptUnreadable(f"cannot read {task.tick_path}: {reason}") from exc
+
+
 def define(api: KapacitorApi, task: Task) -> None:
-    """Create or replace the task, disabled: enabling is a separate step we can report on."""
-    api.define_task(task.name, task.tick_path.read_text(),
+    """Create or replace the task, disabled: enabling is a separate step we can report on.
+
+    An unreadable TICKscript raises ScriptUnreadable before Kapacitor is asked, so the
+    definition Kapacitor has stays as it was.
+    """
+    api.define_task(task.name, read_script(task),
                     [{"db": db, "rp": rp} for db, rp in task.dbrps], task_type=task.type,
                     vars={k: kapacitor_var(v) for k, v in task.vars.items()}, enabled=False)
 
@@ -79,7 +95,7 @@ def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> di
     for task in tasks:
         try:
             define(api, task)
-        except ApiError as exc:
+        except (ApiError, ScriptUnreadable) as exc:
             failed[task.name] = f"{REFUSED}{exc}"
             continue
         try:
@@ -89,3 +105,12 @@ def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> di
             failed[task.name] = f"error: {exc}"
     settled = wait_settled(api, [t.name for t in tasks if t.name not in failed], timeout)
     return {t.name: failed.get(t.name) or settled[t.name] for t in tasks}
+
+
+def still_enabled(api: KapacitorApi, name: str) -> bool:
+    """Whether Kapacitor holds an enabled definition of the task: after a refused change the
+    previous definition keeps running and must stay supervised."""
+    try:
+        return api.task(name).get("status") == "enabled"
+    except (ApiError, OSError):
+        return False
