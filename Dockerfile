@@ -18,9 +18,9 @@ ARG PYTHON_ENV=conda
 # --- the conda env -------------------------------------------------------------------------
 FROM mambaorg/micromamba:${MICROMAMBA_VERSION} AS conda-env
 
-# requirements.txt is the one list of pins (valid pip and conda specs alike); conda-lock.yml
+# conda_requirements.txt is the one list of pins (valid pip and conda specs alike); conda-lock.yml
 # is optional (the bracket glob lets COPY succeed without it) and wins when present.
-COPY requirements.txt conda-lock.ym[l] /tmp/env/
+COPY conda_requirements.txt conda-lock.ym[l] /tmp/env/
 RUN --mount=type=secret,id=extra_ca,mode=0444 \
     if [ -s /run/secrets/extra_ca ]; then \
         cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem \
@@ -31,7 +31,7 @@ RUN --mount=type=secret,id=extra_ca,mode=0444 \
         micromamba create --yes --prefix /opt/conda/envs/udfs --file /tmp/env/conda-lock.yml; \
     else \
         micromamba create --yes --prefix /opt/conda/envs/udfs --override-channels \
-            --channel conda-forge python=3.11 --file /tmp/env/requirements.txt; \
+            --channel conda-forge python=3.11 --file /tmp/env/conda_requirements.txt; \
     fi \
     && micromamba clean --all --yes \
     && rm -f /tmp/ca.pem \
@@ -47,7 +47,7 @@ FROM kapacitor:${KAPACITOR_VERSION} AS runtime-pip
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements.txt /tmp/env/
+COPY conda_requirements.txt /tmp/env/
 RUN --mount=type=secret,id=extra_ca \
     if [ -s /run/secrets/extra_ca ]; then \
         cat /etc/ssl/certs/ca-certificates.crt /run/secrets/extra_ca > /tmp/ca.pem \
@@ -56,7 +56,7 @@ RUN --mount=type=secret,id=extra_ca \
     fi; \
     python3 -m venv /opt/conda/envs/udfs \
     && /opt/conda/envs/udfs/bin/pip install --no-cache-dir \
-        --disable-pip-version-check --only-binary=:all: -r /tmp/env/requirements.txt \
+        --disable-pip-version-check --only-binary=:all: -r /tmp/env/conda_requirements.txt \
     && rm -rf /tmp/env /tmp/ca.pem \
     && /opt/conda/envs/udfs/bin/python -c "import google.protobuf, numpy, pandas, sklearn, joblib, jsonschema"
 

@@ -1,10 +1,10 @@
 # conda-lock for the image's UDF env. Include from the top-level Makefile: include make/lock.mk
 #
 #   make lock              regenerate environment.yml, then solve conda-lock.yml
-#   make environment.yml   only regenerate environment.yml from requirements.txt
+#   make environment.yml   only regenerate environment.yml from conda_requirements.txt
 #
 # conda-lock cannot read a requirements txt, so environment.yml is generated from
-# requirements.txt (the single place the pins are written) and the Python version of the
+# conda_requirements.txt (the single place the pins are written) and the Python version of the
 # Dockerfile's conda stage, and committed. The solve needs the conda-forge channel (and
 # conda-lock fetches micromamba if no conda, mamba or micromamba is on PATH): run it where that
 # is reachable, then commit both files. conda-lock.yml is only ever written by this target.
@@ -19,9 +19,9 @@ lock: environment.yml
 	$(LOCK_PYTHON) -m conda_lock lock --file environment.yml \
 		$(addprefix --platform ,$(LOCK_PLATFORMS)) --lockfile conda-lock.yml
 
-environment.yml: requirements.txt Dockerfile
-	{ echo "# Generated from requirements.txt by make/lock.mk (make environment.yml)."; \
-	  echo "# Edit requirements.txt, not this file."; \
+environment.yml: conda_requirements.txt Dockerfile
+	{ echo "# Generated from conda_requirements.txt by make/lock.mk (make environment.yml)."; \
+	  echo "# Edit conda_requirements.txt, not this file."; \
 	  echo "name: udfs"; \
 	  echo "channels:"; \
 	  echo "  - conda-forge"; \

@@ -364,7 +364,7 @@ def test_kapacitor_dockerfile_contract() -> None:
     # Both env stages build the same path from the same pins, and the CA secret is mounted
     # only in RUN steps (never COPYed into a layer).
     assert text.count("--mount=type=secret,id=extra_ca") == 2
-    assert text.count("/tmp/env/requirements.txt") == 2 and "extra_ca" not in "".join(
+    assert text.count("/tmp/env/conda_requirements.txt") == 2 and "extra_ca" not in "".join(
         a for ins, a in dockerfile_instructions(ROOT / "Dockerfile") if ins == "COPY")
     kinds = dict(final)
     # The entrypoint's own check (every enabled task executing, on KAPACITOR_HTTP_BIND), not
@@ -491,8 +491,9 @@ def spec_lines(path: Path) -> list[str]:
 
 
 # Each pin looked up in the stored conda-forge file listings (anaconda.org/conda-forge/<name>/
-# files, through the project's search tool) on 2026-11-25. Where the PyPI pin was newer than
-# anything conda-forge carries, the pin moved to conda-forge's newest (protobuf 7.36.2 ->
+# files, through the project's search tool) on 2026-11-25 and again on 2026-12-07 (all six
+# listed; joblib 1.6.0 as noarch). Where the PyPI pin was newer than anything conda-forge
+# carries, the pin moved to conda-forge's newest (protobuf 7.36.2 ->
 # 7.35.1, pandas 3.1.1 -> 3.0.3, scikit-learn 1.9.1 -> 1.9.0); jsonschema is noarch. PyPI
 # carries each as cp311 wheels (the image's pip env installs them with --only-binary).
 # Update this table with the pins.
@@ -501,13 +502,17 @@ CONDA_FORGE_CHECKED = {"protobuf": "7.35.1", "numpy": "2.4.6", "pandas": "3.0.3"
 
 
 def test_one_pin_list_for_pip_and_conda() -> None:
-    pins = dict(line.split("==") for line in spec_lines(ROOT / "requirements.txt"))
+    pins = dict(line.split("==") for line in spec_lines(ROOT / "conda_requirements.txt"))
     assert pins == CONDA_FORGE_CHECKED, "a pin changed: check conda-forge carries it"
-    assert not (ROOT / "conda_requirements.txt").exists(), "one list: requirements.txt"
+    assert not (ROOT / "requirements.txt").exists(), "one list: conda_requirements.txt"
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "-r conda_requirements.txt" in dev.splitlines()
+    assert 'file = ["conda_requirements.txt"]' in (ROOT / "pyproject.toml").read_text()
+    assert "!conda_requirements.txt" in (ROOT / ".dockerignore").read_text().splitlines()
     env = load_yaml((ROOT / "environment.yml").read_text())
     assert env["channels"][0] == "conda-forge"
     python, *deps = env["dependencies"]
-    assert deps == spec_lines(ROOT / "requirements.txt")
+    assert deps == spec_lines(ROOT / "conda_requirements.txt")
     assert f"--channel conda-forge {python} --file" in (ROOT / "Dockerfile").read_text()
     simulator_base = dockerfile_instructions(ROOT / "simulator/Dockerfile")[0][1]
     assert simulator_base.startswith("python:" + python.split("=")[1] + ".")
