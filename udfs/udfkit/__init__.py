@@ -51,6 +51,8 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
         "max_delay": args.max_delay_ms / 1000.0,
         "profiling": _truthy(os.environ.get("PROFILING_MODE")),
         "tune_gc": not args.default_gc,
+        # where the state is kept between runs (udfkit.statefile); unset: Kapacitor's only
+        "state_dir": os.environ.get("UDF_STATE_DIR") or None,
     }
     if args.socket:
         from udfkit.server import SocketServer
@@ -59,4 +61,6 @@ def run(stream: type[Handler] | None = None, batch: type[Handler] | None = None,
         return
     from udfkit.agent import Agent
 
-    sys.exit(Agent(handler_cls, sys.stdin.fileno(), sys.stdout.fileno(), **agent_args).run())
+    agent = Agent(handler_cls, sys.stdin.fileno(), sys.stdout.fileno(), **agent_args)
+    agent.stop_on_signals()
+    sys.exit(agent.run())

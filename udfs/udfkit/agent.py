@@ -18,13 +18,15 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from udfkit import framing, gc_settings, snapshot, udf_pb2
+from udfkit import framing, gc_settings, snapshot, statefile, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
@@ -32,6 +34,7 @@ from udfkit.points import PointError
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
 _EOF = object()
+_STOP = object()  # SIGTERM: handle what was read, save the state, exit
 _READ_SIZE = 1 << 17
 _SMALL_READ = 16384
 _FLUSH_FRAMES = 20_000
@@ -90,6 +93,7 @@ class Agent:
         tune_gc: bool = True,
         log_stream: Any = None,
         on_hang: Callable[[], None] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._factory = handler_factory
         self.handler = handler_factory()
@@ -114,6 +118,10 @@ class Agent:
         self._last_keepalive = 0.0
         self.timeout: float | None = None  # learnt from Kapacitor's keepalive interval
         self.points_in = self.points_out = self.point_errors = 0
+        self._state_dir = Path(state_dir) if state_dir else None
+        self._state_path: Path | None = None  # set at Init when state is kept on the volume
+        self._state_digest = b""
+        self._file_state: bytes | None = None  # the payload the handler was loaded from
 
     # -- logging -------------------------------------------------------------
     def log(self, level: str, message: str) -> None:
@@ -135,6 +143,7 @@ class Agent:
                 if done or self._queue.empty() or len(self._out.pending) > _FLUSH_FRAMES:
                     self._out.flush()
                 if done:
+                    self._save_state("stop")
                     return 0
         except ProtocolError as exc:
             return self._fail(str(exc))
@@ -174,7 +183,7 @@ class Agent:
         run: list[bytes] = []
         entry_ns = 0
         for item in items:
-            if item is _EOF:
+            if item is _EOF or item is _STOP:
                 self._points(run, entry_ns)
                 return True
             if isinstance(item, str):
@@ -444,6 +453,7 @@ class Agent:
             return
         self._init_args = (options, self._context)
         self._initialised = True
+        self._open_state_file(init)
         if self._tune_gc:
             gc_settings.settle()
         gc_settings.GcClock.reset()
@@ -454,13 +464,25 @@ class Agent:
         self._respond(init=udf_pb2.InitResponse(success=False, error=message))
 
     def _snapshot(self, _request: udf_pb2.Request) -> None:
-        handler = self.handler
-        data = b""
-        if handler.snapshot_version > 0:
-            with self._inside("state"):
-                state = handler.state()
-            data = snapshot.encode(handler.name, handler.snapshot_version, state)
+        data = self._snapshot_bytes()
         self._respond(snapshot=udf_pb2.SnapshotResponse(snapshot=data))
+        self._save_state("snapshot", data)
+
+    def _snapshot_bytes(self) -> bytes:
+        """What a SnapshotRequest is answered with (b"": a handler without state)."""
+        handler = self.handler
+        if handler.snapshot_version <= 0:
+            return b""
+        with self._inside("state"):
+            state = handler.state()
+        return snapshot.encode(handler.name, handler.snapshot_version, state)
+
+    def _apply_snapshot(self, data: bytes) -> None:
+        """Load bytes _snapshot_bytes() made into the handler; raises if they do not fit."""
+        handler = self.handler
+        state = snapshot.decode(data, handler.name, handler.snapshot_version)
+        with self._inside("restore"):
+            handler.restore(state)
 
     def _restore(self, request: udf_pb2.Request) -> None:
         """Load a snapshot; an unreadable one is logged and the handler starts fresh.
@@ -469,14 +491,15 @@ class Agent:
         a new one with the same options; should that Init fail now, the current handler
         goes on. Nothing in the fallback can fail the task.
         """
-        handler = self.handler
-        data = request.restore.snapshot if handler.snapshot_version > 0 else b""
+        data = request.restore.snapshot if self.handler.snapshot_version > 0 else b""
         request.Clear()
-        if data:
+        if data and self._file_state is not None:
+            same = "the same state" if data == self._file_state else "an older state"
+            self.log("INFO", f"Kapacitor's {len(data)}-byte snapshot is {same}: kept the "
+                             f"state loaded from {self._state_path}")
+        elif data:
             try:
-                state = snapshot.decode(data, handler.name, handler.snapshot_version)
-                with self._inside("restore"):
-                    handler.restore(state)
+                self._apply_snapshot(data)
                 self.log("INFO", f"state restored from a {len(data)}-byte snapshot")
             except Exception as exc:  # never fail the task over old or corrupt state
                 self.log("WARN", f"snapshot ignored, starting fresh: {type(exc).__name__}: {exc}")
@@ -495,6 +518,57 @@ class Agent:
                              "going on with the current one")
             return
         self.handler = fresh
+
+    # -- state on the data volume -------------------------------------------------
+    def stop_on_signals(self) -> None:
+        """Process mode: SIGTERM (or SIGINT) ends the run like a closed stdin, state saved.
+        SimpleQueue.put may be called from a signal handler."""
+        def stop(_signum: int, _frame: object) -> None:
+            self._queue.put(_STOP)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+
+    def _open_state_file(self, init: udf_pb2.InitRequest) -> None:
+        """Key the state file by task and node; load it if one was saved for them."""
+        if self._state_dir is None or self.handler.snapshot_version <= 0:
+            return
+        self._state_path = statefile.path_for(self._state_dir, init.taskID, init.nodeID)
+        self._state_digest = statefile.options_digest(
+            o.SerializeToString(deterministic=True) for o in init.options)
+        if not self._state_path.exists():
+            return
+        try:
+            data, saved_ns = statefile.load(self._state_path, self._state_digest)
+            self._apply_snapshot(data)
+        except Exception as exc:  # never fail the task over a bad file
+            self.log("WARN", f"state file {self._state_path} ignored: "
+                             f"{type(exc).__name__}: {exc}")
+            self._fresh_handler()
+            return
+        self._file_state = data
+        age = max(0.0, (time.time_ns() - saved_ns) / 1e9)
+        self.log("INFO", f"state loaded from {self._state_path} ({len(data)} bytes, "
+                         f"saved {age:.0f} s ago)")
+
+    def _save_state(self, when: str, data: bytes | None = None) -> None:
+        """Write the state file (at a snapshot, or at stop). A failed write at a snapshot
+        removes the file, which must never be older than Kapacitor's snapshot."""
+        path = self._state_path
+        if path is None or not self._initialised:
+            return
+        try:
+            if data is None:
+                data = self._snapshot_bytes()
+            statefile.save(path, data, self._state_digest)
+        except Exception as exc:  # a full disk must not fail the task
+            self.log("ERROR", f"state not saved at {when} to {path}: "
+                              f"{type(exc).__name__}: {exc}")
+            if when == "snapshot":
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            return
+        if when == "stop":
+            self.log("INFO", f"state saved to {path} ({len(data)} bytes)")
 
     # -- batches -------------------------------------------------------------
     def _begin(self, request: udf_pb2.Request) -> None:
