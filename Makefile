@@ -7,7 +7,7 @@ GRPC_TOOLS := grpcio-tools==1.64.3
 # The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
 PROTOBUF_COMPAT := 5.26.1 6.33.6
 
-.PHONY: test lint deps venv protobuf-compat kapacitor models proto bench nab nab-tradeoff demo
+.PHONY: test lint deps venv protobuf-compat kapacitor models proto bench nab nab-tradeoff demo shards helm bench-shards
 
 test:  ## set-up (once), then lint and the full suite against real kapacitord/influxd
 	bash scripts/setup.sh test
@@ -48,6 +48,17 @@ nab: venv  ## NAB-style scores of ads_model and the reference detectors
 
 nab-tradeoff: venv  ## ads_model's option settings on the NAB corpus: recall against quiet
 	$(PYTHON) bench/nab_tradeoff.py
+
+SHARDS ?= 2
+
+shards: venv  ## docker-compose.shards.yml and deploy/telegraf/router.conf for SHARDS Kapacitor shards
+	$(PYTHON) scripts/shards.py --shards $(SHARDS)
+
+helm:  ## build (or find cached) helm at the version pinned in tools/helm/go.mod
+	bash scripts/install_helm.sh
+
+bench-shards: venv  ## points/s through 1 and 2 shards (Docker); BENCH_SHARDS="1 2 4 8" on a larger machine
+	$(PYTHON) bench/shards.py --shards $(or $(BENCH_SHARDS),1 2)
 
 demo:  ## set-up (once), then influxd + kapacitord through the entrypoint, the simulator, the report
 	bash scripts/setup.sh demo
