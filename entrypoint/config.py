@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,8 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), "null")
+    names: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    return names.get(type(value), "null")
 
 
 def key_path(parts: Iterable[str | int]) -> str:
@@ -103,22 +104,25 @@ def _validator() -> jsonschema.Draft202012Validator:
 def _messages(error: jsonschema.ValidationError) -> list[str]:
     """One error in words a config.json author reads, prefixed with the key it is about."""
     where = key_path(error.absolute_path)
-    value, kind, expected = error.instance, error.validator, error.validator_value
+    value: Any = error.instance
+    expected: Any = error.validator_value
+    kind = str(error.validator)
+    schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
     if kind in ("oneOf", "anyOf"):
         # A var that is an object went wrong inside the object branch: say what, not "none".
         inner = [e for e in error.context or () if e.validator != "type"
                  and not (e.validator == "required" and not isinstance(value, dict))]
         if inner and isinstance(value, dict):
             return [m for e in inner for m in _messages(e)]
-        what = error.schema.get("description", "")
+        what = schema.get("description", "")
         return [f"{where or '(top level)'}: {_kind(value)} is not allowed here"
                 + (f" ({what})" if what else "")]
     if kind == "required":
         missing = [k for k in expected if k not in value]
         return [f"{key_path([*error.absolute_path, k])}: required key missing" for k in missing]
     if kind == "additionalProperties":
-        allowed = ", ".join(error.schema.get("properties", {}))
-        extra = [k for k in value if k not in error.schema.get("properties", {})]
+        allowed = ", ".join(schema.get("properties", {}))
+        extra = [k for k in value if k not in schema.get("properties", {})]
         return [f"{key_path([*error.absolute_path, k])}: unknown key (allowed: {allowed})"
                 for k in extra]
     text = {
@@ -204,7 +208,7 @@ def parse(text: str, path: Path, home: Path) -> Config:
     errors = schema_errors(document)
     if not errors:
         udfs = _build_udfs(document["udfs"], home, errors)
-        tasks = {}
+        tasks: dict[str, Task] = {}
         for i, item in enumerate(document["tasks"]):
             task = _build_task(i, item, udfs, path.parent, home, errors)
             if task is not None:

@@ -43,10 +43,11 @@ def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
 def write_conf(config: Config, settings: Settings, auth: str = "off",
                name: str = "kapacitor.conf") -> str:
     """Render kapacitor.conf into the writable conf dir; return its path."""
-    settings.conf_dir.mkdir(parents=True, exist_ok=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.conf_dir / name
-    path.write_text(render(udf_functions(config, settings), data_dir=str(settings.data_dir),
+    conf_dir, data_dir = settings.dirs()
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = conf_dir / name
+    path.write_text(render(udf_functions(config, settings), data_dir=str(data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
                            log_level=settings.log_level, hostname=settings.hostname,
                            auth=auth))

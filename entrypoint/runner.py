@@ -45,12 +45,19 @@ class Entrypoint:
         self.kapacitord: Kapacitord | None = None
         self.refused: set[str] = set()
 
+    @property
+    def server(self) -> Kapacitord:
+        """The kapacitord boot() started (a DEV_MODE restart replaces it)."""
+        if self.kapacitord is None:
+            raise RuntimeError("kapacitord is not started: boot() first")
+        return self.kapacitord
+
     # -- start -------------------------------------------------------------------------------
     def boot(self) -> None:
         """Start kapacitord on a freshly rendered config and bring every task up."""
         started = time.monotonic()
         if self.credentials is not None:
-            self._ensure_user()
+            self._ensure_user(self.credentials)
         self.kapacitord = Kapacitord(self.settings, write_conf(
             self.config, self.settings, auth="off" if self.credentials is None else "on"))
         self.kapacitord.start()
@@ -60,7 +67,7 @@ class Entrypoint:
         self._define_handlers()
         self._start_tasks(list(self.config.tasks), started)
 
-    def _ensure_user(self) -> None:
+    def _ensure_user(self, credentials: auth.Credentials) -> None:
         """Kapacitor's API needs a user before it can be asked to make one: start it once on
         a private loopback port with its user store but no HTTP authentication, make the
         user an admin with the given password, and stop it."""
@@ -72,14 +79,14 @@ class Entrypoint:
         try:
             api = KapacitorApi(f"http://127.0.0.1:{port}", credentials=None)
             api.wait_ready(READY_TIMEOUT, alive=server.alive)
-            done = api.ensure_admin(self.credentials)
-            log(f"authentication on: user {self.credentials.username} {done}")
+            done = api.ensure_admin(credentials)
+            log(f"authentication on: user {credentials.username} {done}")
         finally:
             server.stop()
 
     def _define_handlers(self) -> None:
         statuses = alert_handlers.define_all(self.api, self.config.alert_handlers,
-                                             self.settings.data_dir)
+                                             self.settings.dirs()[1])
         for name, status in statuses.items():
             log(f"alert handler {name}: {status}")
 
@@ -109,21 +116,21 @@ class Entrypoint:
         """Supervise until kapacitord exits on its own; return its exit status."""
         watcher = self._watcher()
         next_check = next_poll = time.monotonic()
-        while self.kapacitord.alive():
+        while self.server.alive():
             now = time.monotonic()
             if watcher is not None and now >= next_poll:
                 next_poll = now + DEV_POLL
                 changed = watcher.changes()
                 if changed:
                     watcher = self._on_changes(changed, watcher)
-            for name, error, when in self.kapacitord.failed_tasks():
+            for name, error, when in self.server.failed_tasks():
                 self.supervisor.failed(name, error, when)
             due = self.supervisor.next_due()
             if now >= next_check or (due is not None and now >= due):
                 next_check = now + self.settings.check_interval
                 self.supervisor.check()
             time.sleep(TICK)
-        status = self.kapacitord.stop()
+        status = self.server.stop()
         log(f"kapacitord exited on its own with status {status}")
         return status or 1  # never 0: whatever runs us must start us again
 
@@ -168,7 +175,7 @@ class Entrypoint:
                 log(f"dev: task {name}: {exc}")
         if plan.restart_kapacitord:
             log(f"dev: restarting kapacitord: {plan.restart_kapacitord}")
-            self.kapacitord.stop()
+            self.server.stop()
             self.boot()
             return
         for name in sorted(plan.define):
@@ -200,7 +207,7 @@ def run(settings: Settings) -> int:
     settings = dataclasses.replace(settings, kapacitord=settings.kapacitord
                                    or binaries.find_kapacitord() or "")
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
-    problem = container.unwritable([settings.conf_dir, settings.data_dir])
+    problem = container.unwritable(settings.dirs())
     if problem:
         print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
         return 2

@@ -56,6 +56,13 @@ class Settings:
     hostname: str = "localhost"
     influxdb_wait: float = 300.0
 
+    def dirs(self) -> tuple[Path, Path]:
+        """The conf and data directories; ValueError while one is unset (`run` refuses to start
+        then, naming the option, before anything calls this)."""
+        if self.conf_dir is None or self.data_dir is None:
+            raise ValueError("no data directory: pass --data-dir DIR or set KAPACITOR_DATA_DIR")
+        return self.conf_dir, self.data_dir
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         home = Path(env.get("KAPACITOR_UDFS_HOME") or PACKAGE_HOME).resolve()

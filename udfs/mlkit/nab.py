@@ -120,11 +120,12 @@ def detector_scores(options: Mapping[str, Any], series: Mapping[str, tuple[list[
     exactly as the UDF: tests/test_ads_model.py)."""
     from mlkit.ads import SeriesDetector
 
-    return [score_file(name, ts, SeriesDetector(**options).alerts(ts, values), windows[name])
+    return [score_file(name, ts, SeriesDetector(**options).alerts(ts, values),  # type: ignore[arg-type]
+                       windows[name])
             for name, (ts, values) in series.items()]
 
 
-def totals(scores: Sequence[FileScore]) -> dict[str, float]:
+def totals(scores: Sequence[FileScore]) -> dict[str, float | None]:
     """Summed counts and raw score over files, and the normalised score (None without
     windows)."""
     windows = sum(s.windows for s in scores)

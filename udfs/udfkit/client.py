@@ -16,8 +16,7 @@ from typing import Any
 
 from udfkit import framing, udf_pb2
 from udfkit.options import BOOL, DOUBLE, DURATION, INT, STRING
-
-Request, Response = udf_pb2.Request, udf_pb2.Response
+from udfkit.udf_pb2 import Request, Response
 
 
 def option_values(value: Any) -> list[udf_pb2.OptionValue]:
@@ -64,6 +63,7 @@ class UdfClient:
               cwd: str | None = None) -> UdfClient:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=dict(env) if env else None, cwd=cwd)
+        assert proc.stdin is not None and proc.stdout is not None  # both are PIPEs
         return cls(proc.stdin.fileno(), proc.stdout.fileno(), proc)
 
     # -- sending ---------------------------------------------------------------
@@ -74,7 +74,7 @@ class UdfClient:
         framing.write_all(self._write_fd, data)
 
     def close_input(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.proc.stdin is not None:
             self.proc.stdin.close()
         else:
             os.close(self._write_fd)
@@ -116,11 +116,12 @@ class UdfClient:
         try:
             while chunk := os.read(self._read_fd, 1 << 16):
                 for message in decoder.feed(chunk):
-                    self._responses.put(Response.FromString(message))
+                    self._responses.put(Response.FromString(bytes(message)))
         except OSError:
             pass
         self._responses.put(None)
 
     def _drain_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None  # started only then
         for line in self.proc.stderr:
             self.stderr.append(line.decode(errors="replace").rstrip())

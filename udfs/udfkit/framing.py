@@ -110,13 +110,13 @@ class FrameDecoder:
         """Bytes still missing from the big frame being gathered (0 if none): a read size hint."""
         return self._big_size - len(self._big) if self._big is not None else 0
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[bytes | bytearray]:
         """Return every complete message in rest + data; keep the incomplete tail.
 
         ``self.others`` is then the number of those messages that are not points,
         so the common all-points chunk needs no per-message look.
         """
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         others = 0
         if self._big is not None:
             big = self._big

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-BOOL, INT, DOUBLE, STRING, DURATION = 0, 1, 2, 3, 4
-TYPE_NAMES = {BOOL: "BOOL", INT: "INT", DOUBLE: "DOUBLE", STRING: "STRING", DURATION: "DURATION"}
+from udfkit.udf_pb2 import BOOL, DOUBLE, DURATION, INT, STRING, ValueType
+
+TYPE_NAMES: dict[int, str] = {BOOL: "BOOL", INT: "INT", DOUBLE: "DOUBLE", STRING: "STRING",
+                              DURATION: "DURATION"}
 _VALUE_ATTR = {
     BOOL: "boolValue",
     INT: "intValue",
@@ -37,7 +39,7 @@ class Opt:
     """
 
     name: str
-    type: int
+    type: ValueType.ValueType
     default: Any = _NO_DEFAULT
     repeated: bool = False
     choices: tuple[Any, ...] = ()
