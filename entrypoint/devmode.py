@@ -115,6 +115,12 @@ def touched_scripts(changed: set[Path], udfs_dir: Path, config: Config) -> set[s
     return touched & declared
 
 
+def missing_scripts(config: Config, home: Path, task: str) -> list[str]:
+    """The task's UDF scripts that are not there (deleted, or being replaced)."""
+    names = {config.udfs[u].script for u in config.tasks[task].udfs if u in config.udfs}
+    return sorted(n for n in names if not (home / "udfs" / n).is_file())
+
+
 def _udf_tasks(config: Config, scripts: set[str] | None) -> set[str]:
     return {t.name for t in config.tasks.values()
             if any(scripts is None or config.udfs[u].script in scripts for u in t.udfs)}

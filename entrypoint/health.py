@@ -1,8 +1,11 @@
 """`python -m entrypoint.health`: the image's HEALTHCHECK.
 
-Healthy means kapacitord answers on the address the entrypoint gave it (KAPACITOR_HTTP_BIND)
-and every enabled task of config.json exists and is executing without an error. A ping
-alone would call a container healthy while none of its tasks runs.
+Healthy means kapacitord answers on the address the entrypoint gave it (KAPACITOR_HTTP_BIND),
+every enabled task of config.json exists and is executing without an error, and the
+entrypoint's monitor (entrypoint/monitor.py) reports no output being lost: results that
+could not be written, failed alert handlers or snapshots, a (nearly) full data volume, an
+unreachable InfluxDB. A ping alone would call a container healthy while none of its tasks
+runs, and Kapacitor keeps a task executing while it drops everything it writes.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from entrypoint import config as config_json
+from entrypoint.monitor import read_status, status_path
 from entrypoint.settings import Settings
 from kapacitorkit.api import ApiError, KapacitorApi
 
@@ -41,6 +45,7 @@ def main() -> int:
         return 1
     expected = [name for name, task in config.tasks.items() if task.enabled]
     found = problems(KapacitorApi(settings.kapacitor_url, timeout=5.0), expected)
+    found += read_status(status_path(settings.http_bind))
     for line in found:
         print(f"unhealthy: {line}")
     if not found:
