@@ -336,14 +336,14 @@ class Agent:
         if self._vectorised:
             try:
                 with self._inside("points"):
-                    out = handler.points(points)
+                    scored = handler.points(points)
             except Exception as exc:  # one bad call must not end the task
                 self._failed_call(points, exc, emit=True)
                 return
             passed = self._rejections()
             if passed:
-                out = _in_input_order(points, out, passed)
-            self._emit(out, entry_ns)
+                scored = _in_input_order(points, scored, passed)
+            self._emit(scored, entry_ns)
             return
         out: list[udf_pb2.Point] = []
         with self._inside("point"):  # one mark per run (at most max_batch points)
@@ -356,7 +356,7 @@ class Agent:
                     continue
                 if result is None:
                     continue
-                if type(result) is list:
+                if isinstance(result, list):
                     out.extend(result)
                 else:
                     out.append(result)
@@ -406,7 +406,7 @@ class Agent:
             _stamp(points, entry_ns)
         prefixes = framing.POINT_PREFIXES
         limit = len(prefixes)
-        frames = []
+        frames: list[bytes] = []
         append = frames.append
         for point in points:
             data = point.SerializeToString()
@@ -421,7 +421,7 @@ class Agent:
         handle = {
             "info": self._info, "init": self._init, "snapshot": self._snapshot,
             "restore": self._restore, "begin": self._begin, "end": self._end,
-        }.get(kind)  # keepalives never get here: the reader thread answers them
+        }.get(kind or "")  # keepalives never get here: the reader thread answers them
         if handle is None:
             raise ProtocolError(f"unexpected request {kind or 'with no message'}")
         handle(request)

@@ -116,7 +116,7 @@ class UdfClient:
         try:
             while chunk := os.read(self._read_fd, 1 << 16):
                 for message in decoder.feed(chunk):
-                    self._responses.put(Response.FromString(bytes(message)))
+                    self._responses.put(Response.FromString(message))
         except OSError:
             pass
         self._responses.put(None)

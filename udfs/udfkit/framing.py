@@ -8,6 +8,7 @@ reader thread can answer keepalives while the worker is busy.
 from __future__ import annotations
 
 import os
+from typing import cast
 
 MAX_FRAME_BYTES = 256 << 20
 """A length above this is taken as garbage rather than a message (Kapacitor has no limit)."""
@@ -110,13 +111,13 @@ class FrameDecoder:
         """Bytes still missing from the big frame being gathered (0 if none): a read size hint."""
         return self._big_size - len(self._big) if self._big is not None else 0
 
-    def feed(self, data: bytes) -> list[bytes | bytearray]:
+    def feed(self, data: bytes) -> list[bytes]:
         """Return every complete message in rest + data; keep the incomplete tail.
 
         ``self.others`` is then the number of those messages that are not points,
         so the common all-points chunk needs no per-message look.
         """
-        out: list[bytes | bytearray] = []
+        out: list[bytes] = []
         others = 0
         if self._big is not None:
             big = self._big
@@ -128,7 +129,7 @@ class FrameDecoder:
             big += memoryview(data)[:missing]
             del big[:self._big_header]  # O(1): bytearray drops a prefix by moving its start
             self._big = None
-            out.append(big)
+            out.append(cast(bytes, big))  # no copy: protobuf parses any buffer
             others += 0 if big[:1] == b"\x8a" else 1
             data = data[missing:]
         buf = self._rest + data if self._rest else data

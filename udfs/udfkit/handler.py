@@ -46,8 +46,8 @@ class Handler:
     """Base class of every UDF. Subclasses override the class attributes and some methods."""
 
     name: ClassVar[str] = "udf"
-    wants: ClassVar[int] = STREAM
-    provides: ClassVar[int] = STREAM
+    wants: ClassVar[udf_pb2.EdgeType.ValueType] = STREAM
+    provides: ClassVar[udf_pb2.EdgeType.ValueType] = STREAM
     options: ClassVar[tuple[Opt, ...]] = ()
     snapshot_version: ClassVar[int] = 0
     """0: the handler keeps no state worth saving; otherwise the format version of state()."""
