@@ -87,6 +87,7 @@ def test_end_batch_without_begin_is_an_error():
     assert "EndBatch without a BeginBatch" in _error(client)
 
 
+@pytest.mark.slow
 def test_a_256_mb_frame_is_read_in_seconds_with_memory_about_its_size():
     size = 256 << 20
     udf = MeasuredUdf("mirror.py")

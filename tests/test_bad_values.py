@@ -36,6 +36,7 @@ def _score(script: str, options: dict, points: list[udf_pb2.Point], *, one_by_on
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("one_by_one", [False, True], ids=["one write", "a point a write"])
 def test_rfc_bad_values_are_rejected_each_with_its_reason_and_good_ones_unchanged(one_by_one):
     rng = random.Random(5)
@@ -70,6 +71,7 @@ def test_rfc_never_scores_nan_in_any_feature():
     assert all("not a finite number" in p.fieldsString["error"] for p in out[:5])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("one_by_one", [False, True], ids=["one write", "a point a write"])
 def test_ads_bad_values_are_dropped_and_every_series_scores_as_in_a_clean_run(one_by_one):
     rng = random.Random(7)
@@ -107,7 +109,7 @@ def test_one_series_failing_costs_only_its_own_points():
     def overflow(*_args):
         raise OverflowError("(34, 'Numerical result out of range')")
 
-    broken.score_many = overflow
+    broken.score_and_learn = overflow
     out = handler.points([_copy(p) for p in points[40:]])
     rejected = handler.take_rejected()
     assert {p.group for p, _ in rejected} == {"sensor=s2"}
