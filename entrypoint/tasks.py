@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from entrypoint import shard
 from entrypoint.config import Task
 from kapacitorkit.api import ApiError, KapacitorApi
 
@@ -41,9 +42,12 @@ def define(api: KapacitorApi, task: Task) -> None:
     An unreadable TICKscript raises ScriptUnreadable before Kapacitor is asked, so the
     definition Kapacitor has stays as it was.
     """
-    api.define_task(task.name, read_script(task),
+    script = read_script(task)
+    task_vars = {k: kapacitor_var(v) for k, v in task.vars.items()}
+    task_vars.update(shard.task_vars(script))  # KAPACITOR_SHARD: entrypoint/shard.py
+    api.define_task(task.name, script,
                     [{"db": db, "rp": rp} for db, rp in task.dbrps], task_type=task.type,
-                    vars={k: kapacitor_var(v) for k, v in task.vars.items()}, enabled=False)
+                    vars=task_vars, enabled=False)
 
 
 def restart(api: KapacitorApi, name: str) -> str:
