@@ -12,9 +12,12 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 mod_dir="$here/tools/telegraf"
 version="$(awk '$1=="require" && $2=="github.com/influxdata/telegraf" {print $3}' "$mod_dir/go.mod")"
 cache="${KAPACITOR_CACHE:-$HOME/.cache/kapacitor-ml-udfs}"
-# The plugins of deploy/telegraf/telegraf.conf (tests/test_compose.py checks the two agree).
-plugins="inputs.mqtt_consumer,outputs.influxdb,parsers.influx"
-bin="$cache/telegraf-$version/telegraf"
+# The plugins of deploy/telegraf/telegraf.conf and of the shard router (deploy/telegraf/router.conf,
+# made by scripts/shards.py: the starlark processor and, on Kubernetes, the InfluxDB listener);
+# tests/test_container_files.py checks they agree.
+plugins="inputs.influxdb_listener,inputs.mqtt_consumer,outputs.influxdb,parsers.influx,processors.starlark"
+# The folder names the plugin set, so a changed list is a new build rather than a stale binary.
+bin="$cache/telegraf-$version-$(echo "$plugins" | md5sum | cut -c1-8)/telegraf"
 
 if [[ -x "$bin" ]]; then
   echo "$bin"

@@ -528,4 +528,5 @@ def test_telegraf_build_matches_compose_and_its_config() -> None:
     conf = telegraf()
     used = {f"{kind}.{name}" for kind in ("inputs", "outputs") for name in conf[kind]}
     used |= {f"parsers.{c['data_format']}" for c in conf["inputs"]["mqtt_consumer"]}
-    assert built == used
+    # The rest are the shard router's (tests/test_shards.py: built == both configs' plugins).
+    assert used <= built
