@@ -8,8 +8,9 @@
 #      packages of requirements-dev.txt.
 #   3. kapacitord at the version pinned in tools/kapacitor/go.mod
 #      (scripts/install_kapacitor.sh; minutes the first time, with progress every 15 s).
-#   4. test only: telegraf (scripts/install_telegraf.sh), the Docker engine (scripts/dockerd.sh)
-#      and the local base images (scripts/base_images.sh), for the image and stack tests.
+#   4. test only: telegraf (scripts/install_telegraf.sh), helm (scripts/install_helm.sh), the
+#      Docker engine (scripts/dockerd.sh) and the local base images (scripts/base_images.sh),
+#      for the image, stack and chart tests.
 #
 # Usage: scripts/setup.sh venv|demo|test   (venv: step 2 only; test adds docker-compose)
 set -euo pipefail
@@ -101,6 +102,8 @@ fi
 #        (each cached: the binary in ~/.cache/kapacitor-ml-udfs, the images in the engine)
 if [[ $purpose == test ]]; then
   bash scripts/install_telegraf.sh >/dev/null
+  # helm for the chart tests (tests/test_helm.py): about 4.5 minutes once, then cached
+  bash scripts/install_helm.sh >/dev/null
   bash scripts/dockerd.sh
   bash scripts/base_images.sh
 fi
