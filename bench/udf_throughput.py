@@ -91,10 +91,10 @@ def ads_point_at_a_time(points, sample: int = 2000) -> None:
 
     detector = SeriesDetector()
     values = [p.fieldsDouble["temperature"] for p in points if p.group == "sensor=s0"]
-    detector.score_many(list(range(100)), values[:100])
+    detector.score_and_learn(list(range(100)), values[:100])
     start = time.perf_counter()
     for i in range(100, 100 + sample):
-        detector.score_many([i], [values[i]])
+        detector.score_and_learn([i], [values[i]])
     rate = sample / (time.perf_counter() - start)
     print(f"{'  baseline: one point per call':34} {rate:>10,.0f} points/s   (in-process)")
 

@@ -89,36 +89,48 @@ def test_ads_bad_values_are_dropped_and_every_series_scores_as_in_a_clean_run(on
         [(p.group, p.time, p.fieldsDouble["anomaly_score"]) for p in clean]
 
 
-def test_one_series_failing_costs_only_its_own_points():
+def test_a_failing_call_costs_only_its_points_and_its_series_start_over():
+    """The fleet core scores a call's series together: if it fails, that call's points are
+    rejected with the reason and its series start over; series not in the call keep their
+    state, and later calls score as usual."""
     from udfkit.options import parse_options
 
     AdsModel = udf_module("ads_model.py").AdsModel
 
-    handler = AdsModel()
-    handler.init(parse_options(AdsModel.options, []), None)
+    def handler():
+        h = AdsModel()
+        h.init(parse_options(AdsModel.options, []), None)
+        return h
+
     rng = random.Random(3)
     points = [sensor(rng, t, f"s{t % 4}") for t in range(1200)]
-    clean = AdsModel()
-    clean.init(parse_options(AdsModel.options, []), None)
+    clean = handler()
     expected = {(p.group, p.time): p.fieldsDouble["anomaly_score"]
                 for p in clean.points([_copy(p) for p in points])
-                if p.group != "sensor=s2" and "period_end" not in p.fieldsInt}
-    handler.points([_copy(p) for p in points[:40]])
-    broken = handler.detectors["sensor=s2"]
+                if "period_end" not in p.fieldsInt}
+    broken = handler()
+    broken.points([_copy(p) for p in points[:400]])
+    score = broken.detector.score_and_learn
 
     def overflow(*_args):
+        broken.detector.score_and_learn = score  # fails once
         raise OverflowError("(34, 'Numerical result out of range')")
 
-    broken.score_and_learn = overflow
-    out = handler.points([_copy(p) for p in points[40:]])
-    rejected = handler.take_rejected()
-    assert {p.group for p, _ in rejected} == {"sensor=s2"}
-    assert all("series 'sensor=s2': OverflowError" in reason for _, reason in rejected)
-    assert len(rejected) == sum(p.group == "sensor=s2" for p in points[40:])
-    got = {(p.group, p.time): p.fieldsDouble["anomaly_score"] for p in out
-           if "period_end" not in p.fieldsInt}
-    assert got == {k: v for k, v in expected.items() if k[1] >= 40}
-    assert "sensor=s2" not in handler.detectors  # it starts over on its next point
+    broken.detector.score_and_learn = overflow
+    failing = [p for p in points[400:600] if p.group in ("sensor=s1", "sensor=s2")]
+    assert broken.points([_copy(p) for p in failing]) == []
+    rejected = broken.take_rejected()
+    assert len(rejected) == len(failing)
+    assert all("OverflowError" in reason and "start over" in reason for _, reason in rejected)
+    rest = [p for p in points[400:] if p not in failing]
+    got = {(p.group, p.time): p.fieldsDouble["anomaly_score"]
+           for p in broken.points([_copy(p) for p in rest]) if "period_end" not in p.fieldsInt}
+    untouched = {k: v for k, v in got.items() if k[0] in ("sensor=s0", "sensor=s3")}
+    assert untouched == {k: v for k, v in expected.items()
+                         if k in untouched}, "series outside the failed call changed"
+    assert len(untouched) == 400
+    restarted = [v for k, v in sorted(got.items()) if k[0] == "sensor=s1"]
+    assert restarted[:64] == [0.0] * 64, "a series of the failed call learns again"
 
 
 def _copy(point: udf_pb2.Point) -> udf_pb2.Point:

@@ -5,15 +5,17 @@ A drop-in for Kapacitor's own moving_avg example UDF: the same options (`field`,
 carrying the mean of what its group has so far (at most `size` values) in place of the
 point's numeric and string fields. `full_window(TRUE)` emits only once a group has `size`
 values (this project's behaviour before the drop-in change) and `keep_fields(TRUE)` keeps
-the point's fields beside the average.
+the point's fields beside the average. A group that sent nothing for `forget_after` (of its
+points' own time) is forgotten (udfkit.groups).
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from udfkit import BOOL, INT, STRING, Handler, Opt, run
-from udfkit.options import positive
+from udfkit import BOOL, DURATION, INT, STRING, Handler, Opt, run
+from udfkit.groups import DAY_NS, GroupTable
+from udfkit.options import non_negative, positive
 from udfkit.points import number
 
 
@@ -29,19 +31,28 @@ class MovingAverage(Handler):
             help="emit nothing until a group has `size` values (default: from the first)"),
         Opt("keep_fields", BOOL, False,
             help="keep the point's fields (default: only the average, as Kapacitor's example)"),
+        Opt("forget_after", DURATION, DAY_NS, check=non_negative,
+            help="forget a group that sent nothing for this long, in its points' time "
+                 "(0s: never)"),
     )
     snapshot_version = 1
 
     def init(self, options, context):
         self.field, self.size, self.output = options["field"], options["size"], options["as"]
         self.full_window, self.keep_fields = options["full_window"], options["keep_fields"]
-        self.windows: dict[str, deque[float]] = {}
+        self.groups = GroupTable(options["forget_after"])
+        self.windows: list[deque[float] | None] = []  # by the group's slot
 
     def point(self, point):
         value = number(point, self.field)
-        window = self.windows.get(point.group)
+        for gone in self.groups.expire():
+            self.windows[gone] = None
+        slot = self.groups.slot(point.group, point.time)
+        if slot == len(self.windows):
+            self.windows.append(None)
+        window = self.windows[slot]
         if window is None:
-            window = self.windows[point.group] = deque(maxlen=self.size)
+            window = self.windows[slot] = deque(maxlen=self.size)
         window.append(value)
         if self.full_window and len(window) < self.size:
             return None
@@ -52,11 +63,17 @@ class MovingAverage(Handler):
         return point
 
     def state(self):
-        return {"size": self.size, "windows": {g: list(w) for g, w in self.windows.items()}}
+        groups = self.groups
+        return {"size": self.size, "groups": groups.state(),
+                "windows": {groups.keys[s]: list(self.windows[s] or ()) for s in groups.live()}}
 
     def restore(self, state):
-        for group, values in state["windows"].items():
-            self.windows[group] = deque(values[-self.size:], maxlen=self.size)
+        if "groups" in state:
+            self.groups = GroupTable.restore(state["groups"], self.groups.forget_after)
+        else:  # saved before groups were forgotten: no last times
+            self.groups.add(state["windows"])
+        self.windows = [deque(state["windows"][key][-self.size:], maxlen=self.size)
+                        for key in self.groups.keys]
 
 
 if __name__ == "__main__":

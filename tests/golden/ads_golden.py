@@ -5,9 +5,11 @@ for bit. This module builds deterministic streams that exercise every path of th
 (spikes both ways, level shifts kept and transient, volatility, stuck and quantised sensors,
 non-finite values, `confirm`, short `history`, short gaps) and, run as a script, writes what
 the current `mlkit.ads.SeriesDetector` makes of them to ``ads_v3.npz``. The committed file was
-written by the last per-series implementation (commit 545635a, state format 3):
+written by the last per-series implementation (commit 545635a, state format 3), e.g. with
+that commit's ``udfs/mlkit`` (``git show 545635a:udfs/mlkit/ads.py`` etc.) copied to
+``/tmp/oldpkg/mlkit``:
 
-    git checkout 545635a -- udfs/mlkit/ads.py && python -m tests.golden.ads_golden
+    PYTHONPATH=/tmp/oldpkg:. .venv/bin/python -m tests.golden.ads_golden
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 
 GOLDEN = Path(__file__).with_name("ads_v3.npz")
 SNAPSHOT = Path(__file__).with_name("ads_v3_snapshot.bin")
-"""ads_model's snapshot (format 3) of streams 0-3 after SNAPSHOT_AT points each."""
+"""ads_model's snapshot (format 3) of the streams with default settings (SNAPSHOT_STREAMS),
+SNAPSHOT_AT points each, as groups sensor=s<stream>."""
+SNAPSHOT_STREAMS = (0, 4, 8)
 SNAPSHOT_AT = 2500
 STEP = 60 * 10**9
 T0 = 1_700_000_000 * 10**9
@@ -87,7 +91,7 @@ def main() -> None:
         out[f"period_max_{seed}"] = np.asarray(
             [p.max_score for _, p in sorted(scored.periods.items())], dtype=float)
     states = {}
-    for seed in range(4):
+    for seed in SNAPSHOT_STREAMS:
         det = SeriesDetector(**config_of(seed))
         det.score_many(times(SNAPSHOT_AT), stream(seed)[:SNAPSHOT_AT])
         states[f"sensor=s{seed}"] = det.to_state()

@@ -1,56 +1,75 @@
-"""Streaming anomaly detection for one series: beyond the series' own recent range.
+"""Streaming anomaly detection for a fleet of series: each against its own recent range.
 
-A ``SeriesDetector`` sees the points of one series (one Kapacitor group) in time order and
-watches six views of it: the value (both ways), its short mean over ``window`` points (level
-shifts, drifts; both ways), its short mean absolute step (bursts of volatility) and how many
-times the last value repeated (a stuck sensor). A point is anomalous when a view goes beyond
-the range it showed over the last ``history`` points by ``margin`` of the range's width AND
-lies ``min_sigma`` standard deviations from the view's mean over those points. The range's
-edge is the second-highest of its block maxima (RANKS; the fourth for repeats), so one odd
-block does not widen it; a run of repeats must also be over twice the edge's run.
-This calibrates every series against its own recent behaviour: for exchangeable data a point
-beyond all but one block of ``history`` points has probability about ``2 / history``, whatever
-the series' scale or distribution, so one threshold means the same thing on every series;
-``min_sigma`` keeps fresh noise from setting records. Scoring starts after ``learn`` points;
-learning never stops (the range slides).
+Method. Every series (one Kapacitor group) is watched through six views (``View``): its
+value both ways, its short mean over ``window`` points both ways (level shifts, drifts),
+its short mean absolute step (bursts of volatility) and how many times the last value
+repeated (a stuck sensor). A point is anomalous when a view goes beyond the range it
+showed over the last ``history`` points by ``margin`` of the range's width AND lies
+``min_sigma`` standard deviations from the view's mean over those points. The range's edge
+is the second-highest of its block maxima (``RANKS``; the fourth for repeats), so one odd
+block does not widen it; a run of repeats must also be over twice the edge's run. For
+exchangeable data a point beyond all but one block of ``history`` points has probability
+about ``2 / history`` whatever the series' scale or distribution, so one threshold means
+the same on every series. Scoring starts after ``learn`` points; learning never stops.
 
-Alerts: anomalous points form a period that closes after ``close_after`` normal points; the
-point opening a period raises one alert unless the series alerted less than ``min_gap``
-points before. With ``confirm`` > 1 a period alerts only once it has ``confirm`` anomalous
-points within a block (``BLOCK`` points), unless a point goes beyond the highest block
-maximum of the range (a new record): on the corpus, single points that set no record were
-a third of the false alerts and a tenth of the first alerts in labelled windows.
+Alerts (``AlertState``): anomalous points form a period that closes after ``close_after``
+normal points; the point opening a period raises one alert unless the series alerted less
+than ``min_gap`` points before. With ``confirm`` > 1 a period alerts only once it has
+``confirm`` anomalous points within a block, unless a point sets a new record (goes beyond
+the highest block maximum). A sustained change (the short mean outside its old range for
+``relearn`` points after an alert) becomes the new normal: the range is rebuilt from the
+points since the alert. A change due on the last point of a block is taken one point later:
+the detector always did so, and its results are kept bit for bit.
 
-A sustained change (the short mean staying outside its old range for ``relearn`` points
-after an alert) becomes the new normal: the range is rebuilt from the points since the
-alert, so the change is reported once and then forgotten.
-
-Speed: the range is kept as maxima and moments of blocks of ``BLOCK`` points (the window is
-the last ``history // BLOCK`` full blocks plus the current one), so a batch of points is
-scored with a few numpy operations per block and a short per-point loop for the alert state
-only. Moments are taken about the series' first value, so a large offset costs no precision.
+Layout. The range is kept as per-block maxima and moments (count, sums and sums of squares
+about the series' first value, so a large offset costs no precision) of ``BLOCK`` points.
+``FleetDetector`` holds every series' state as arrays indexed by a slot (one row per
+series) and scores a chunk of points of many series in rounds: each round takes at most the
+rest of the current block of each series present, so a fleet chunk (one point per series) is
+one round of numpy operations over all its series, and a long chunk of one series is a few
+rounds over blocks. Only series in or near an anomalous period go through the per-point
+alert state machine in Python. Every sum is taken in stream order, one point after another,
+so the results do not depend on how the stream was split into chunks or interleaved.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from mlkit.ads_config import BLOCK, AdsConfig
+from udfkit import snapshot
 
-STATE_VERSION = 3
-CHANNELS = 6  # value, -value, short mean, -short mean, short volatility, repeats
+STATE_VERSION = 4
+"""Format of FleetDetector.to_bytes(); SeriesDetector state of format 3 (JSON) still loads."""
+
+
+class View(IntEnum):
+    """The views a series is watched through; each is a column of the view arrays."""
+
+    SPIKE_UP = 0  # the value
+    SPIKE_DOWN = 1  # the negated value
+    LEVEL_UP = 2  # the short mean
+    LEVEL_DOWN = 3  # the negated short mean
+    VOLATILITY = 4  # the short mean absolute step
+    STUCK = 5  # how many times the last value repeated
+
+
+VIEWS = len(View)
 # The range's edge is the RANKS-th highest block maximum of each view: the second-highest, so
-# one odd block (an earlier spike) does not widen it; for the repeats view the fourth-highest,
-# since long runs are normal only where many blocks show them (quantised readings), while a
-# sensor that got stuck twice lately is still faulty the third time.
+# one odd block (an earlier spike) does not widen it; for repeats the fourth-highest, since
+# long runs are normal only where many blocks show them (quantised readings), while a sensor
+# that got stuck twice lately is still faulty the third time.
 RANKS = np.array([2, 2, 2, 2, 2, 4])
-RUN_MARGIN = 1.0  # a run of repeats counts past twice the range's longest run (_margins)
-_EMPTY = -math.inf
+# How far beyond its range each view must go, as a fraction of the range's width: `margin`,
+# but a run of repeats must be over twice the range's longest (where values are quantised,
+# a run a little longer than before is no news).
+RUN_MARGIN = 1.0
+MOMENTS = 1 + 2 * VIEWS  # count, sums, sums of squares
 
 
 class Period(NamedTuple):
@@ -72,8 +91,18 @@ class Scored:
 
 
 @dataclass
-class _Pending:
-    """A period waiting for `confirm` anomalous points (AdsConfig.confirm)."""
+class FleetScored:
+    """Scored, as arrays: what FleetDetector.score_and_learn() returns."""
+
+    scores: np.ndarray
+    anomalous: np.ndarray
+    alerts: list[int] = field(default_factory=list)
+    periods: dict[int, Period] = field(default_factory=dict)
+
+
+@dataclass
+class Pending:
+    """An open period waiting for `confirm` anomalous points before it alerts."""
 
     flagged: int
     age: int
@@ -81,391 +110,588 @@ class _Pending:
 
 
 @dataclass
-class _Watch:
-    """A change under watch after an alert: the short mean's range before it."""
+class Watch:
+    """A change under watch after an alert: the short mean's range before it, and the
+    points since the alert (the new normal if the change lasts)."""
 
     low: float
     high: float
     age: int = 0
-    since: list[float] = field(default_factory=lambda: [_EMPTY] * CHANNELS)
-    rows: list[list[float]] = field(default_factory=list)  # the points since the alert
+    since: list[float] = field(default_factory=lambda: [-np.inf] * VIEWS)
+    rows: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class AlertState:
+    """The alert state machine of one series while it is in or near an anomalous period
+    (a series with none of these has no AlertState)."""
+
+    open: list[Any] | None = None  # [start_ns, last_ns, max_score]
+    quiet: int = 0  # normal points since the open period's last anomalous one
+    pending: Pending | None = None
+    watch: Watch | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.open is None and self.pending is None and self.watch is None
+
+    def step(self, config: AdsConfig, flag: bool, record: bool, score: float, t: int,
+             high: np.ndarray, since_alert: int) -> tuple[bool, Period | None]:
+        """One scored point; since_alert counts it. Returns (alerts here, period closed)."""
+        alert, closed = False, None
+        if flag:
+            self.quiet = 0
+            if self.open is None:
+                self.open = [t, t, score]
+                if since_alert > config.min_gap:
+                    self.pending = Pending(0, 0, high.tolist())
+            else:
+                self.open[1], self.open[2] = t, max(self.open[2], score)
+            pending = self.pending
+            if pending is not None:
+                pending.flagged += 1
+                if record or pending.flagged >= config.confirm:
+                    alert, self.pending = True, None
+                    if config.relearn:  # watch the short mean against its range before
+                        self.watch = Watch(low=-pending.high[View.LEVEL_DOWN],
+                                           high=pending.high[View.LEVEL_UP])
+        elif self.open is not None:
+            self.quiet += 1
+            if self.quiet >= config.close_after:
+                closed, self.open, self.quiet = Period(*self.open), None, 0
+        if self.pending is not None:
+            self.pending.age += 1
+            if self.pending.age >= BLOCK:  # not confirmed within a block: no alert
+                self.pending = None
+        return alert, closed
+
+    def change_lasted(self, config: AdsConfig, mean: float) -> bool:
+        """Age the watch by one point; True once the change has lasted `relearn` points
+        (back inside the old range after `window` points, it was a transient: dropped)."""
+        watch = self.watch
+        assert watch is not None
+        watch.age += 1
+        if watch.low <= mean <= watch.high and watch.age > config.window:
+            self.watch = None
+            return False
+        return watch.age >= config.relearn
+
+    def to_json(self) -> list[Any]:
+        watch, pending = self.watch, self.pending
+        return [self.open, self.quiet,
+                None if pending is None else [pending.flagged, pending.age, pending.high],
+                None if watch is None else [watch.low, watch.high, watch.age, watch.since,
+                                            watch.rows]]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> AlertState:
+        opened, quiet, pending, watch = data
+        return cls(None if opened is None else list(opened), int(quiet),
+                   None if pending is None else Pending(int(pending[0]), int(pending[1]),
+                                                        _floats(pending[2])),
+                   None if watch is None else Watch(float(watch[0]), float(watch[1]),
+                                                    int(watch[2]), _floats(watch[3]),
+                                                    [_floats(row) for row in watch[4]]))
+
+
+class FleetDetector:
+    """The detector's state for many series, one row per slot; slots come from the caller
+    (udfkit.groups.GroupTable in the UDF) and grow as needed."""
+
+    def __init__(self, config: AdsConfig | None = None, capacity: int = 16) -> None:
+        self.config = config or AdsConfig()
+        self.config.check()
+        self.margins = np.array([self.config.margin] * (VIEWS - 1) + [RUN_MARGIN])
+        self.blocks = self.config.history // BLOCK
+        self.capacity = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self.alerting: dict[int, AlertState] = {}
+        self._grow(capacity)
+
+    # ------------------------------------------------------------------------- layout
+
+    def _layout(self) -> dict[str, tuple[tuple[int, ...], Any, float]]:
+        """Per-slot arrays: name -> (shape of one row, dtype, value of a fresh series)."""
+        w, views = self.config.window - 1, VIEWS
+        return {
+            "seen": ((), np.int64, 0),  # finite points so far
+            "since_alert": ((), np.int64, self.config.min_gap),  # the first never waits
+            "repeats": ((), np.int64, 0),  # how many times the last value repeated
+            "last": ((), np.float64, 0.0),  # the last value
+            "origin": ((), np.float64, 0.0),  # the first value: moments are about it
+            "tail": ((w,), np.float64, 0.0),  # the last window - 1 values (0 before any)
+            "steps": ((w,), np.float64, 0.0),  # ... and absolute steps
+            "part": ((views,), np.float64, -np.inf),  # the current block's maxima
+            "part_sum": ((views,), np.float64, 0.0),  # ... its sums about the origin
+            "part_sq": ((views,), np.float64, 0.0),  # ... and sums of squares
+            "part_n": ((), np.int64, 0),  # ... and how many points it has
+            "edge": ((views,), np.float64, -np.inf),  # the range's edge (full blocks)
+            "top": ((views,), np.float64, -np.inf),  # the highest block maxima (records)
+            "centre": ((views,), np.float64, 0.0),  # mean over the full blocks
+            "scale": ((views,), np.float64, np.inf),  # standard deviation over them
+            "head": ((), np.int64, 0),  # the next block's place in the ring
+            "count": ((), np.int64, 0),  # full blocks in the ring
+            "maxima": ((self.blocks, views), np.float64, 0.0),  # only the first count used
+            "moments": ((self.blocks, MOMENTS), np.float64, 0.0),
+        }
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def _grow(self, capacity: int) -> None:
+        """Room for `capacity` slots; new rows hold a fresh series."""
+        old = self.capacity
+        for name, (shape, dtype, fresh) in self._layout().items():
+            grown = np.zeros((capacity, *shape), dtype=dtype) if fresh == 0 else \
+                np.full((capacity, *shape), fresh, dtype=dtype)
+            if old:
+                grown[:old] = self.arrays[name]
+            self.arrays[name] = grown
+        self.capacity = capacity
+
+    def reserve(self, slots: int) -> None:
+        """Make room for slots 0 .. slots - 1 (doubling, so growth is amortised)."""
+        if slots > self.capacity:
+            self._grow(max(slots, 2 * self.capacity))
+
+    def forget(self, slots: Sequence[int]) -> None:
+        """Slots whose series are gone: a new series may take them, fresh."""
+        if not len(slots):
+            return
+        rows = np.asarray(slots, dtype=np.int64)
+        for name, (_, _, fresh) in self._layout().items():
+            if name not in ("maxima", "moments"):  # used only up to `count`
+                self.arrays[name][rows] = fresh
+        for slot in rows.tolist():
+            self.alerting.pop(slot, None)
+
+    def nbytes_per_series(self) -> int:
+        return sum(a[0].nbytes for a in self.arrays.values())
+
+    # ------------------------------------------------------------------------ scoring
+
+    def score_and_learn(self, slots: Sequence[int] | np.ndarray, ts: Sequence[int] | np.ndarray,
+                        values: Sequence[float] | np.ndarray) -> FleetScored:
+        """Score points of many series (slot of each point) in their order, and learn from
+        them. Non-finite values score 0 and are otherwise ignored."""
+        slot_of = np.asarray(slots, dtype=np.int64)
+        times = np.asarray(ts, dtype=np.int64)
+        vals = np.asarray(values, dtype=np.float64)
+        out = FleetScored(np.zeros(len(vals)), np.zeros(len(vals), dtype=bool))
+        if len(slot_of):
+            self.reserve(int(slot_of.max()) + 1)
+        keep = np.flatnonzero(np.isfinite(vals))
+        order = keep[np.argsort(slot_of[keep], kind="stable")]
+        if not len(order):
+            return out
+        ordered = slot_of[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        series, counts = ordered[starts], np.diff(np.r_[starts, len(order)])
+        done = np.zeros(len(series), dtype=np.int64)
+        while True:
+            active = np.flatnonzero(done < counts)
+            if not len(active):
+                return out
+            lengths = self._segment_lengths(series[active], counts[active] - done[active])
+            for group in _by_length(lengths):
+                a = active[group]
+                done[a] += self._round(series[a], order, starts[a] + done[a], lengths[group],
+                                       times, vals, out)
+
+    def _segment_lengths(self, slots: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """Points each series takes this round: to the end of its block (or of learning)."""
+        room = BLOCK - self.part_n[slots]
+        seen = self.seen[slots]
+        learning = seen < self.config.learn
+        room = np.where(learning, np.minimum(room, self.config.learn - seen), room)
+        return np.minimum(left, room)
+
+    def _round(self, slots: np.ndarray, order: np.ndarray, begin: np.ndarray,
+               lengths: np.ndarray, times: np.ndarray, vals: np.ndarray,
+               out: FleetScored) -> np.ndarray:
+        """One segment of each series in `slots`; returns how many points each consumed
+        (fewer than its length where a change became the new normal)."""
+        width = int(lengths.max())
+        col = np.arange(width)
+        inside = col < lengths[:, None]
+        at = order[np.where(inside, begin[:, None] + col, begin[:, None])]
+        v = vals[at]
+        fresh = self.seen[slots] == 0
+        if fresh.any():
+            self.origin[slots[fresh]] = v[fresh, 0]
+        views, vals_z, steps_z, runs = self._views(slots, v)
+        consumed, relearn = lengths.copy(), np.zeros(len(slots), dtype=bool)
+        scoring = np.flatnonzero(self.seen[slots] >= self.config.learn)
+        if len(scoring):
+            self._score(slots, scoring, views, inside, at, times, out, consumed, relearn)
+        self._commit_views(slots, v, vals_z, steps_z, runs, consumed)
+        self._absorb(slots, views, consumed)
+        for r in np.flatnonzero(relearn).tolist():
+            self._relearn(int(slots[r]))
+        return consumed
+
+    def _views(self, slots: np.ndarray, v: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The six views of each point (series x point x view), continuing each series."""
+        w = self.config.window
+        seen = self.seen[slots]
+        has_prev = seen > 0
+        prev = np.where(has_prev, self.last[slots], v[:, 0])
+        steps = np.abs(np.diff(np.concatenate([prev[:, None], v], axis=1), axis=1))
+        same = steps == 0
+        same[:, 0] &= has_prev
+        col = np.arange(v.shape[1])
+        reset = np.maximum.accumulate(np.where(same, -1, col), axis=1)
+        runs = np.where(reset >= 0, col - reset,
+                        self.repeats[slots][:, None] + col + 1).astype(np.float64)
+        count = np.minimum(seen[:, None] + col + 1, w).astype(np.float64)
+        vals_z = np.concatenate([self.tail[slots], v], axis=1)
+        steps_z = np.concatenate([self.steps[slots], steps], axis=1)
+        mean = _window_sums(vals_z, w) / count
+        volatility = _window_sums(steps_z, w) / count
+        views = np.stack([v, -v, mean, -mean, volatility, runs], axis=2)
+        return views, vals_z, steps_z, runs
+
+    def _commit_views(self, slots: np.ndarray, v: np.ndarray, vals_z: np.ndarray,
+                      steps_z: np.ndarray, runs: np.ndarray, consumed: np.ndarray) -> None:
+        """Keep what the next points' views need, up to the last consumed point."""
+        rows = np.arange(len(slots))
+        last = consumed - 1
+        keep = consumed[:, None] + np.arange(self.config.window - 1)
+        self.tail[slots] = vals_z[rows[:, None], keep]
+        self.steps[slots] = steps_z[rows[:, None], keep]
+        self.last[slots] = v[rows, last]
+        self.repeats[slots] = runs[rows, last].astype(np.int64)
+
+    def _shift(self, slots: np.ndarray) -> np.ndarray:
+        """Per series, what the moments are taken about (the first value, on value views)."""
+        o = self.origin[slots]
+        zero = np.zeros_like(o)
+        return np.stack([o, -o, o, -o, zero, zero], axis=1)
+
+    def _score(self, slots: np.ndarray, rows: np.ndarray, all_views: np.ndarray,
+               all_inside: np.ndarray, all_at: np.ndarray, times: np.ndarray,
+               out: FleetScored, consumed: np.ndarray, relearn: np.ndarray) -> None:
+        """Scores and flags of the series past learning (`rows` of this round), then the
+        alert state machine for those that need it."""
+        cfg, margins = self.config, self.margins
+        s = slots[rows]
+        views, inside, at = all_views[rows], all_inside[rows], all_at[rows]
+        edge, top = self.edge[s][:, None], self.top[s][:, None]
+        before = np.maximum.accumulate(
+            np.concatenate([self.part[s][:, None], views[:, :-1]], axis=1), axis=1)
+        high = np.maximum(before, edge)
+        # runs of repeats against the full blocks only: the current block holds the current
+        # run's own counts, which would ratchet its edge up one step behind it
+        high[..., View.STUCK] = np.maximum(edge[..., View.STUCK], 0.0)
+        span = _spans(high)
+        deviation = views - self._shift(s)[:, None] - self.centre[s][:, None]
+        beyond = (views > high + margins * span) & \
+            (deviation >= cfg.min_sigma * self.scale[s][:, None])
+        beyond[..., View.STUCK] &= views[..., View.STUCK] >= cfg.stuck_after
+        flags = beyond.any(axis=2) & inside
+        if cfg.confirm > 1:
+            record_high = np.maximum(before, top)
+            record_high[..., View.STUCK] = np.maximum(top[..., View.STUCK], 0.0)
+            reach = span.copy()
+            reach[..., View.STUCK] = record_high[..., View.STUCK]
+            records = (beyond & (views > record_high + margins * reach)).any(axis=2)
+        else:
+            records = flags
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (views - high + span) / ((1.0 + margins) * span)
+        ratio = np.where(span > 0, ratio, np.where(views > high, 2.0, 0.0))
+        scores = np.clip(0.5 * ratio.max(axis=2), 0.0, 1.0)
+        alerting = self.alerting
+        tracked = flags.any(axis=1)
+        if alerting:
+            tracked |= np.fromiter((slot in alerting for slot in s.tolist()), bool, len(s))
+        quiet = np.flatnonzero(~tracked)
+        out.scores[at[quiet][inside[quiet]]] = scores[quiet][inside[quiet]]
+        self.since_alert[s[quiet]] += consumed[rows[quiet]]
+        for q in np.flatnonzero(tracked).tolist():
+            r = int(rows[q])
+            n = int(consumed[r])
+            consumed[r], relearn[r] = self._track(
+                int(s[q]), at[q, :n], times, flags[q, :n].tolist(), records[q, :n].tolist(),
+                scores[q, :n], high[q], views[q, :n], out)
+
+    def _track(self, slot: int, at: np.ndarray, times: np.ndarray, flags: list[bool],
+               records: list[bool], scores: np.ndarray, high: np.ndarray, views: np.ndarray,
+               out: FleetScored) -> tuple[int, bool]:
+        """The alert state machine over one series' segment, point by point. Returns how
+        many points it took, and whether a change became the new normal at the last."""
+        cfg = self.config
+        state = self.alerting.get(slot) or AlertState()
+        since = int(self.since_alert[slot])
+        block_end = BLOCK - 1 - int(self.part_n[slot])  # the point that fills the block
+        positions, stamps = at.tolist(), times[at].tolist()
+        score_list = scores.tolist()
+        watched_from, stop, relearn = 0, len(flags), False
+        for k, flag in enumerate(flags):
+            pos = positions[k]
+            out.scores[pos], out.anomalous[pos] = score_list[k], flag
+            since += 1
+            alert, closed = state.step(cfg, flag, records[k], score_list[k], stamps[k],
+                                       high[k], since)
+            if alert:
+                out.alerts.append(pos)
+                since, watched_from = 0, k
+            if closed is not None:
+                out.periods[pos] = closed
+            if state.watch is not None and state.change_lasted(
+                    cfg, float(views[k, View.LEVEL_UP])) and k != block_end:
+                stop, relearn = k + 1, True
+                break
+        self.since_alert[slot] = since
+        if state.watch is not None and watched_from < stop:
+            since_rows = views[watched_from:stop]
+            state.watch.since = np.maximum(state.watch.since, since_rows.max(axis=0)).tolist()
+            state.watch.rows.extend(since_rows.tolist())
+        if state.idle:
+            self.alerting.pop(slot, None)
+        else:
+            self.alerting[slot] = state
+        return stop, relearn
+
+    def _absorb(self, slots: np.ndarray, views: np.ndarray, consumed: np.ndarray) -> None:
+        """Add each series' consumed points to its current block, closing full blocks."""
+        width = views.shape[1]
+        used = np.arange(width) < consumed[:, None]
+        if width == 1:
+            block_max = views[:, 0]
+        else:
+            block_max = np.where(used[..., None], views, -np.inf).max(axis=1)
+        self.part[slots] = np.maximum(self.part[slots], block_max)
+        about = views - self._shift(slots)[:, None]
+        sums, squares = self.part_sum[slots], self.part_sq[slots]
+        for j in range(width):  # one point after another: the same sums however split
+            d = about[:, j]
+            if width == 1:
+                sums += d
+                squares += d**2
+            else:
+                keep = used[:, j, None]
+                sums += np.where(keep, d, 0.0)
+                squares += np.where(keep, d**2, 0.0)
+        self.part_sum[slots], self.part_sq[slots] = sums, squares
+        self.part_n[slots] += consumed
+        self.seen[slots] += consumed
+        full = slots[self.part_n[slots] == BLOCK]
+        if len(full):
+            self._close_blocks(full)
+
+    def _close_blocks(self, slots: np.ndarray) -> None:
+        head = self.head[slots]
+        self.maxima[slots, head] = self.part[slots]
+        self.moments[slots, head] = np.concatenate(
+            [np.full((len(slots), 1), float(BLOCK)), self.part_sum[slots], self.part_sq[slots]],
+            axis=1)
+        self.head[slots] = (head + 1) % self.blocks
+        self.count[slots] = np.minimum(self.count[slots] + 1, self.blocks)
+        self.part[slots], self.part_n[slots] = -np.inf, 0
+        self.part_sum[slots], self.part_sq[slots] = 0.0, 0.0
+        self._update_range(slots)
+
+    def _update_range(self, slots: np.ndarray) -> None:
+        """The range's edge, highest maxima, mean and deviation over the full blocks."""
+        count = self.count[slots]
+        used = (np.arange(self.blocks) < count[:, None])[..., None]
+        maxima = np.where(used, self.maxima[slots], -np.inf)
+        ordered = np.sort(maxima, axis=1)
+        rank = self.blocks - np.minimum(RANKS[None, :], count[:, None])
+        self.edge[slots] = np.take_along_axis(ordered, rank[:, None, :], axis=1)[:, 0]
+        self.top[slots] = maxima.max(axis=1)
+        total = np.where(used, self.moments[slots], 0.0).sum(axis=1)
+        n = total[:, :1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = total[:, 1:1 + VIEWS] / n
+            variance = total[:, 1 + VIEWS:] / n - centre**2
+        scale = np.sqrt(np.maximum(variance, 0.0))
+        few = total[:, 0] < 2
+        centre[few], scale[few] = 0.0, np.inf
+        self.centre[slots], self.scale[slots] = centre, scale
+
+    def _relearn(self, slot: int) -> None:
+        """The points since the alert are the new normal: forget the range before it."""
+        state = self.alerting[slot]
+        watch = state.watch
+        assert watch is not None
+        rows = np.asarray(watch.rows) - self._shift(np.array([slot]))[0]
+        self.maxima[slot, 0] = watch.since
+        self.moments[slot, 0] = _moments(rows)
+        self.head[slot], self.count[slot] = 1, 1
+        self._update_range(np.array([slot]))
+        state.watch = None
+        if state.idle:
+            del self.alerting[slot]
+
+    # -------------------------------------------------------------------------- state
+
+    def to_bytes(self, slots: Sequence[int], meta: dict[str, Any] | None = None) -> bytes:
+        """The state of `slots` (in that order), binary: the arrays as they are, with the
+        blocks of each series only as far as it has any."""
+        rows = np.asarray(slots, dtype=np.int64)
+        arrays = {name: a[rows] for name, a in self.arrays.items()
+                  if name not in ("maxima", "moments")}
+        used_series, used_block = np.nonzero(np.arange(self.blocks) < self.count[rows][:, None])
+        arrays["maxima"] = self.maxima[rows[used_series], used_block]
+        arrays["moments"] = self.moments[rows[used_series], used_block]
+        alerting = {str(i): self.alerting[slot].to_json()
+                    for i, slot in enumerate(rows.tolist()) if slot in self.alerting}
+        header = {"version": STATE_VERSION, "config": asdict(self.config),
+                  "series": len(rows), "alerting": alerting, **(meta or {})}
+        return snapshot.pack_arrays(header, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: AdsConfig | None = None
+                   ) -> tuple[FleetDetector, dict[str, Any]]:
+        """A detector with to_bytes()' series in slots 0 .. n - 1, and the header. The
+        settings are `config` where given (they may differ but for history and window)."""
+        header, arrays = snapshot.unpack_arrays(data)
+        if header.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported detector state version {header.get('version')!r}")
+        saved = AdsConfig(**header["config"])
+        det = cls(_compatible(saved, config), capacity=max(16, int(header["series"])))
+        n = int(header["series"])
+        for name, array in arrays.items():
+            if name not in ("maxima", "moments"):
+                det.arrays[name][:n] = array
+        used_series, used_block = np.nonzero(np.arange(det.blocks) < det.count[:n][:, None])
+        det.maxima[used_series, used_block] = arrays["maxima"]
+        det.moments[used_series, used_block] = arrays["moments"]
+        det.alerting = {int(i): AlertState.from_json(s) for i, s in header["alerting"].items()}
+        return det, header
+
+    def load_series_state(self, slot: int, d: dict[str, Any]) -> None:
+        """Load one series' state of format 3 (SeriesDetector JSON) into `slot`."""
+        if d.get("version") != 3:
+            raise ValueError(f"unsupported detector state version {d.get('version')!r}")
+        _compatible(AdsConfig(**d["config"]), self.config)
+        self.reserve(slot + 1)
+        self.forget([slot])
+        blocks = len(d["blocks"])
+        self.maxima[slot, :blocks] = [_floats(b) for b in d["blocks"]]
+        self.moments[slot, :blocks] = np.asarray(d["moments"], dtype=np.float64).reshape(
+            blocks, MOMENTS)
+        self.head[slot], self.count[slot] = blocks % self.blocks, blocks
+        one = np.array([slot])
+        self._update_range(one)
+        self.seen[slot], self.part_n[slot] = int(d["seen"]), int(d["part_n"])
+        self.since_alert[slot], self.repeats[slot] = int(d["since_alert"]), int(d["repeats"])
+        self.origin[slot] = float(d["shift"][0])
+        self.part[slot] = _floats(d["part"])
+        rows = np.asarray(d["part_rows"], dtype=np.float64).reshape(-1, VIEWS)
+        about = rows - self._shift(one)[0]
+        sums, squares = np.zeros(VIEWS), np.zeros(VIEWS)
+        for row in about:  # as the block would have summed them
+            sums += row
+            squares += row**2
+        self.part_sum[slot], self.part_sq[slot] = sums, squares
+        self._load_tail(slot, [float(x) for x in d["tail"]], [float(x) for x in d["steps"]])
+        state = AlertState(None if not d["open"] else list(d["open"]), int(d["quiet"]))
+        if d["watch"]:
+            low, high, age, since, watch_rows = d["watch"]
+            state.watch = Watch(float(low), float(high), int(age), _floats(since),
+                                [[float(x) for x in row] for row in watch_rows])
+        if d.get("pending"):  # absent from states taken before `confirm`
+            flagged, age, high = d["pending"]
+            state.pending = Pending(int(flagged), int(age), _floats(high))
+        if not state.idle:
+            self.alerting[slot] = state
+
+    def _load_tail(self, slot: int, tail: list[float], steps: list[float]) -> None:
+        w = self.config.window - 1
+        if w:
+            self.tail[slot, w - len(tail):] = tail
+            self.steps[slot, w - len(steps):] = steps
+        if tail:
+            self.last[slot] = tail[-1]
 
 
 class SeriesDetector:
-    """Anomaly detector for one series; feed points in time order."""
+    """One series on its own: a FleetDetector with one slot (for tools, NAB and tests)."""
 
     def __init__(self, config: AdsConfig | None = None, **overrides: Any) -> None:
         self.config = replace(config or AdsConfig(), **overrides)
-        self.config.check()
-        cfg = self.config
-        self._blocks = _Blocks(cfg.history // BLOCK)
-        self._full = np.full(CHANNELS, _EMPTY)  # the range's edge over the full blocks
-        self._top = np.full(CHANNELS, _EMPTY)  # the highest block maxima (records)
-        # the current block's points: its moments are summed once it is full, over the same
-        # rows in the same order however the stream was split into calls (bit-exact results)
-        self._part_rows = np.empty((0, CHANNELS))
-        self._centre = np.zeros(CHANNELS)
-        self._scale = np.full(CHANNELS, np.inf)
-        self._part = [_EMPTY] * CHANNELS  # max of the current block
-        self._part_n = 0
-        self._tail: list[float] = []  # last window - 1 values
-        self._repeats = 0  # how many times the last value repeated the one before
-        self._steps: list[float] = []  # last window - 1 absolute steps
-        self._seen = 0
-        self._shift = np.zeros(CHANNELS)  # the first value on the value and mean views
-        self._open: list[Any] | None = None  # [start_ns, last_ns, max_score]
-        self._quiet = 0
-        self._since_alert = cfg.min_gap  # the first alert is never held back
-        self._watch: _Watch | None = None
-        self._pending: _Pending | None = None
-        self._watched_from = 0  # where, in the segment being scored, a new watch began
-        self._margins = _margins(cfg.margin)
+        self.fleet = FleetDetector(self.config, capacity=1)
 
     @property
     def learning(self) -> bool:
         """True until the detector has seen `learn` points."""
-        return self._seen < self.config.learn
+        return int(self.fleet.seen[0]) < self.config.learn
 
-    # ------------------------------------------------------------------------- scoring
-
-    def score_many(self, ts: Sequence[int], values: Sequence[float]) -> Scored:
-        """Score points of this series in time order; a batch gives the same results as
-        one call per point. Non-finite values score 0 and are otherwise ignored."""
-        vals = np.asarray(values, dtype=float)
-        out = Scored([0.0] * len(vals), [False] * len(vals))
-        positions = np.flatnonzero(np.isfinite(vals))
-        if len(positions) == len(vals):
-            self._score_finite(ts, vals, out, None)
-        elif len(positions):
-            self._score_finite([ts[i] for i in positions.tolist()], vals[positions], out,
-                               positions.tolist())
-        return out
+    def score_and_learn(self, ts: Sequence[int], values: Sequence[float]) -> Scored:
+        """Score points of this series in time order and learn from them; a batch gives
+        the same results as one call per point."""
+        scored = self.fleet.score_and_learn(np.zeros(len(values), dtype=np.int64), ts, values)
+        return Scored(scored.scores.tolist(), scored.anomalous.tolist(), scored.alerts,
+                      scored.periods)
 
     def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
-        """Timestamps of the points that raised an alert."""
-        return [int(ts[i]) for i in self.score_many(ts, values).alerts]
+        """Timestamps of the points that raised an alert (the detector learns them)."""
+        return [int(ts[i]) for i in self.score_and_learn(ts, values).alerts]
 
-    def _score_finite(self, ts: Sequence[int], vals: np.ndarray, out: Scored,
-                      positions: list[int] | None) -> None:
-        if not self._seen:
-            origin = float(vals[0])
-            self._shift = np.array([origin, -origin, origin, -origin, 0.0, 0.0])
-        channels = self._channels(vals)
-        i, n = 0, len(vals)
-        while i < n:
-            j = min(n, i + BLOCK - self._part_n)
-            if self.learning:
-                j = min(j, i + self.config.learn - self._seen)
-                self._absorb(channels[i:j])
-            else:
-                j = self._score_segment(ts, channels, i, j, out, positions)
-            i = j
-
-    def _channels(self, vals: np.ndarray) -> np.ndarray:
-        """The watched views of each value (n x CHANNELS), continuing the stream."""
-        w = self.config.window
-        prev = self._tail[-1:] if self._tail else vals[:1].tolist()
-        steps = np.abs(np.diff(np.concatenate([prev, vals])))
-        same = steps == 0
-        if not self._tail:
-            same[0] = False
-        idx = np.arange(len(vals))
-        reset = np.maximum.accumulate(np.where(same, -1, idx))
-        runs = np.where(reset >= 0, idx - reset, self._repeats + idx + 1).astype(float)
-        self._repeats = int(runs[-1])
-        mean = _trailing_mean(self._tail, vals, w)
-        vol = _trailing_mean(self._steps, steps, w)
-        self._tail = (self._tail + vals[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
-        self._steps = (self._steps + steps[-(w - 1):].tolist())[-(w - 1):] if w > 1 else []
-        return np.column_stack([vals, -vals, mean, -mean, vol, runs])
-
-    def _absorb(self, channels: np.ndarray, watched_from: int = 0) -> None:
-        """Add points to the range (the current block, closing it when full); those from
-        `watched_from` on also to the range of a change under watch."""
-        if not len(channels):
-            return
-        self._part = np.maximum(self._part, channels.max(axis=0)).tolist()
-        self._part_rows = np.vstack([self._part_rows, channels])
-        self._part_n += len(channels)
-        self._seen += len(channels)
-        watch = self._watch
-        if watch is not None and watched_from < len(channels):
-            since = channels[watched_from:]
-            watch.since = np.maximum(watch.since, since.max(axis=0)).tolist()
-            watch.rows.extend(since.tolist())
-        if self._part_n == BLOCK:
-            self._blocks.push(self._part, _moments(self._part_rows - self._shift))
-            self._part, self._part_n = [_EMPTY] * CHANNELS, 0
-            self._part_rows = np.empty((0, CHANNELS))
-            self._update_range()
-
-    def _update_range(self) -> None:
-        """The range's edge, mean and deviation over the full blocks."""
-        self._full = self._blocks.edge()
-        self._top = self._blocks.top()
-        total = self._blocks.moments_total()
-        if total[0] < 2:
-            self._centre, self._scale = np.zeros(CHANNELS), np.full(CHANNELS, np.inf)
-            return
-        self._centre = total[1:1 + CHANNELS] / total[0]
-        variance = total[1 + CHANNELS:] / total[0] - self._centre**2
-        self._scale = np.sqrt(np.maximum(variance, 0.0))
-
-    def _score_segment(self, ts: Sequence[int], channels: np.ndarray, i: int, j: int, out: Scored,
-                       positions: list[int] | None) -> int:
-        """Score channels[i:j] (within one block); returns where scoring stopped (j, or
-        the point after a re-learn, whose range changed)."""
-        seg = channels[i:j]
-        before = np.maximum.accumulate(np.vstack([self._part, seg[:-1]]), axis=0)
-        high = np.maximum(before, self._full)  # the range's maxima before each point
-        # ... but runs of repeats against the full blocks only: the current block holds the
-        # current run's own counts, which would ratchet its edge up one step behind it
-        high[:, 5] = max(self._full[5], 0.0)
-        span = np.column_stack([high[:, 0] + high[:, 1], high[:, 0] + high[:, 1],
-                                high[:, 2] + high[:, 3], high[:, 2] + high[:, 3], high[:, 4],
-                                high[:, 5]])
-        cfg = self.config
-        margin = self._margins
-        deviation = seg - self._shift - self._centre
-        beyond = (seg > high + margin * span) & (deviation >= cfg.min_sigma * self._scale)
-        beyond[:, 5] &= seg[:, 5] >= cfg.stuck_after
-        flags = beyond.any(axis=1)
-        confirming = cfg.confirm > 1 and flags.any()  # records matter only where flagged
-        records = self._records(seg, before, span, beyond) if confirming else flags
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (seg - high + span) / ((1.0 + margin) * span)
-        ratio = np.where(span > 0, ratio, np.where(seg > high, 2.0, 0.0))
-        scores = np.clip(0.5 * ratio.max(axis=1), 0.0, 1.0)
-        self._watched_from = 0
-        stop = self._track(ts, seg, high, flags, records, scores, i, out, positions)
-        self._absorb(seg[: stop - i], self._watched_from)
-        if stop < j:
-            self._relearn()
-        return stop
-
-    def _records(self, seg: np.ndarray, before: np.ndarray, span: np.ndarray,
-                 beyond: np.ndarray) -> np.ndarray:
-        """Anomalous points that also go beyond the highest block maximum (a run of repeats:
-        beyond twice the longest run) by the margin: they alert without confirmation."""
-        top = np.maximum(before, self._top)
-        top[:, 5] = max(self._top[5], 0.0)
-        reach = span.copy()
-        reach[:, 5] = top[:, 5]
-        return (beyond & (seg > top + self._margins * reach)).any(axis=1)
-
-    def _track(self, ts, seg, high, flags, records, scores, i, out, positions) -> int:
-        """Periods, alerts and the re-learn watch, point by point (the hot loop: only
-        the alert state lives here). Returns the point after a re-learn, else the end."""
-        cfg = self.config
-        flag_list, score_list = flags.tolist(), scores.tolist()
-        record_list = records.tolist()
-        if (self._open is None and self._watch is None and self._pending is None
-                and not any(flag_list)):
-            base = i
-            if positions is None:
-                out.scores[base:base + len(score_list)] = score_list
-            else:
-                for k, s in enumerate(score_list):
-                    out.scores[positions[base + k]] = s
-            self._since_alert += len(score_list)
-            return i + len(score_list)
-        for k, (flag, score) in enumerate(zip(flag_list, score_list, strict=True)):
-            at = i + k if positions is None else positions[i + k]
-            out.scores[at], out.anomalous[at] = score, flag
-            self._since_alert += 1
-            if flag:
-                self._quiet = 0
-                if self._open is None:
-                    self._open = [int(ts[i + k]), int(ts[i + k]), score]
-                    if self._since_alert > cfg.min_gap:
-                        self._pending = _Pending(0, 0, high[k].tolist())
-                else:
-                    self._open[1], self._open[2] = int(ts[i + k]), max(self._open[2], score)
-                pending = self._pending
-                if pending is not None:
-                    pending.flagged += 1
-                    if record_list[k] or pending.flagged >= cfg.confirm:
-                        self._alert(out, at, pending.high, k)
-            elif self._open is not None:
-                self._quiet += 1
-                if self._quiet >= cfg.close_after:
-                    out.periods[at] = Period(*self._open)
-                    self._open, self._quiet = None, 0
-            if self._pending is not None:
-                self._pending.age += 1
-                if self._pending.age >= BLOCK:  # not confirmed within a block: no alert
-                    self._pending = None
-            if self._watch is not None and self._watching(seg[k]):
-                return i + k + 1
-        return i + len(flag_list)
-
-    def _alert(self, out: Scored, at: int, high: list[float], k: int) -> None:
-        """Raise the alert of the open period at position `at` (k in the segment)."""
-        out.alerts.append(at)
-        self._since_alert, self._pending = 0, None
-        if self.config.relearn:  # watch the short mean against its range before the period
-            self._watch = _Watch(low=-high[3], high=high[2])
-            self._watched_from = k
-
-    # ------------------------------------------------------------------------ re-learning
-
-    def _watching(self, channels: np.ndarray) -> bool:
-        """Age the watch by one point; True when the change has lasted `relearn` points."""
-        watch, cfg = self._watch, self.config
-        watch.age += 1
-        mean = float(channels[2])
-        inside = watch.low <= mean <= watch.high
-        if inside and watch.age > cfg.window:  # back to the old normal: a transient
-            self._watch = None
-            return False
-        return watch.age >= cfg.relearn
-
-    def _relearn(self) -> None:
-        """The points since the alert are the new normal: forget the range before it."""
-        watch = self._watch
-        self._blocks.clear()
-        self._blocks.push(watch.since, _moments(np.asarray(watch.rows) - self._shift))
-        self._update_range()
-        self._watch = None
-
-    # --------------------------------------------------------------------------- state
-
-    def to_state(self) -> dict[str, Any]:
-        """JSON-serialisable snapshot of everything needed to continue identically."""
-        watch, pending = self._watch, self._pending
-        return {
-            "version": STATE_VERSION,
-            "config": asdict(self.config),
-            "blocks": [_json_floats(b) for b in self._blocks.maxima_in_order()],
-            "moments": self._blocks.moments_in_order().tolist(),
-            "part": _json_floats(self._part),
-            "part_rows": self._part_rows.tolist(),
-            "part_n": self._part_n,
-            "tail": self._tail,
-            "repeats": self._repeats,
-            "steps": self._steps,
-            "seen": self._seen,
-            "shift": self._shift.tolist(),
-            "open": self._open,
-            "quiet": self._quiet,
-            "since_alert": self._since_alert,
-            "watch": None if watch is None else
-            [watch.low, watch.high, watch.age, _json_floats(watch.since), watch.rows],
-            "pending": None if pending is None else
-            [pending.flagged, pending.age, _json_floats(pending.high)],
-        }
+    def to_bytes(self) -> bytes:
+        return self.fleet.to_bytes([0])
 
     @classmethod
-    def from_state(cls, d: dict[str, Any]) -> SeriesDetector:
-        """Rebuild a detector from to_state() output."""
-        if d.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported detector state version {d.get('version')!r}")
-        det = cls(AdsConfig(**d["config"]))
-        for maxima, moments in zip(d["blocks"], d["moments"], strict=True):
-            det._blocks.push(_floats(maxima), moments)
-        det._update_range()
-        det._part, det._part_n = _floats(d["part"]), int(d["part_n"])
-        det._part_rows = np.asarray(d["part_rows"], dtype=float).reshape(-1, CHANNELS)
-        det._repeats = int(d["repeats"])
-        det._tail, det._steps = [float(v) for v in d["tail"]], [float(v) for v in d["steps"]]
-        det._seen, det._quiet = int(d["seen"]), int(d["quiet"])
-        det._shift = np.asarray(d["shift"], dtype=float)
-        det._since_alert = int(d["since_alert"])
-        det._open = list(d["open"]) if d["open"] else None
-        if d["watch"]:
-            low, high, age, since, rows = d["watch"]
-            det._watch = _Watch(float(low), float(high), int(age), _floats(since),
-                                [[float(v) for v in row] for row in rows])
-        if d.get("pending"):  # absent from snapshots taken before `confirm`
-            flagged, age, high = d["pending"]
-            det._pending = _Pending(int(flagged), int(age), _floats(high))
+    def from_bytes(cls, data: bytes) -> SeriesDetector:
+        fleet, _ = FleetDetector.from_bytes(data)
+        det = cls(fleet.config)
+        det.fleet = fleet
         return det
 
 
-class _Blocks:
-    """The last full blocks of the range: per block the channel maxima and the moments
-    (count, channel sums, channel sums of squares), in a ring of fixed capacity."""
-
-    def __init__(self, capacity: int) -> None:
-        self.maxima = np.full((capacity, CHANNELS), _EMPTY)
-        self.moments = np.zeros((capacity, 1 + 2 * CHANNELS))
-        self.count = self.head = 0
-
-    def push(self, maxima: Sequence[float], moments: Sequence[float]) -> None:
-        self.maxima[self.head], self.moments[self.head] = maxima, moments
-        self.head = (self.head + 1) % len(self.maxima)
-        self.count = min(self.count + 1, len(self.maxima))
-
-    def clear(self) -> None:
-        self.count = self.head = 0
-
-    def edge(self) -> np.ndarray:
-        """Per channel, the RANKS-th highest block maximum (the lowest while there are fewer
-        blocks), so that odd blocks do not widen the range."""
-        if not self.count:
-            return np.full(CHANNELS, _EMPTY)
-        ordered = np.sort(self.maxima[: self.count], axis=0)
-        return ordered[np.maximum(self.count - RANKS, 0), np.arange(CHANNELS)]
-
-    def top(self) -> np.ndarray:
-        """Per channel, the highest block maximum."""
-        if not self.count:
-            return np.full(CHANNELS, _EMPTY)
-        return self.maxima[: self.count].max(axis=0)
-
-    def moments_total(self) -> np.ndarray:
-        return self.moments[: self.count].sum(axis=0)
-
-    def _in_order(self, rows: np.ndarray) -> np.ndarray:
-        if self.count < len(rows):
-            return rows[: self.count]
-        return np.concatenate([rows[self.head:], rows[: self.head]])
-
-    def maxima_in_order(self) -> np.ndarray:
-        return self._in_order(self.maxima)
-
-    def moments_in_order(self) -> np.ndarray:
-        return self._in_order(self.moments)
+def _compatible(saved: AdsConfig, config: AdsConfig | None) -> AdsConfig:
+    """The settings to continue a saved state with: `config`, if its arrays fit."""
+    if config is None:
+        return saved
+    for name in ("history", "window"):
+        if getattr(saved, name) != getattr(config, name):
+            raise ValueError(f"the saved state has {name} {getattr(saved, name)}, the task "
+                             f"{getattr(config, name)}: it cannot continue with another")
+    return config
 
 
-def _margins(margin: float) -> np.ndarray:
-    """How far beyond its range each view must go, as a fraction of the range's width. The
-    repeats view is a counter: where values are quantised, runs of repeats are normal and a
-    run a little longer than the longest recent one is no news, so a stuck sensor must repeat
-    for over twice as long (on the NAB corpus, with a 5% margin, this view had raised 34 false
-    alerts against 6 in labelled windows; the corpus figures now: README, `make nab`)."""
-    return np.array([margin] * (CHANNELS - 1) + [RUN_MARGIN])
+def _by_length(lengths: np.ndarray) -> Iterator[np.ndarray]:
+    """Series of a round grouped by segment length, so that padding stays small."""
+    if lengths.max() == 1:
+        yield np.arange(len(lengths))
+        return
+    for low, high in ((1, 1), (2, 8), (9, BLOCK)):
+        group = np.flatnonzero((lengths >= low) & (lengths <= high))
+        if len(group):
+            yield group
 
 
-def _moments(channels: np.ndarray) -> np.ndarray:
-    """Count, sums and sums of squares of channel rows."""
-    return np.concatenate([[len(channels)], channels.sum(axis=0), (channels**2).sum(axis=0)])
+def _spans(high: np.ndarray) -> np.ndarray:
+    """Each view's range width: a value view spans its lowest to its highest value."""
+    value = high[..., View.SPIKE_UP] + high[..., View.SPIKE_DOWN]
+    level = high[..., View.LEVEL_UP] + high[..., View.LEVEL_DOWN]
+    return np.stack([value, value, level, level, high[..., View.VOLATILITY],
+                     high[..., View.STUCK]], axis=-1)
 
 
-def _trailing_mean(tail: list[float], vals: np.ndarray, w: int) -> np.ndarray:
-    """Mean of each value with the w - 1 before it (fewer at the stream's very start).
-
-    Each full window is summed column by column, in the same order whatever the call's length
-    (a running cumsum would depend on where the stream was split), so results are bit-exact."""
-    z = np.concatenate([tail, vals])
-    first = len(tail)  # z's index of vals[0]; below w - 1 only at the stream's start
-    out = np.empty(len(vals))
-    head = max(0, min(len(vals), w - 1 - first))  # points with fewer than w values so far
-    if head:  # z then holds the whole stream, so these prefix sums are always the same
-        out[:head] = np.cumsum(z[: first + head])[first:] / np.arange(first + 1, first + head + 1)
-    if head < len(vals):
-        windows = np.lib.stride_tricks.sliding_window_view(z, w)[first + head - (w - 1):]
-        total = windows[:, 0].copy()
-        for k in range(1, w):
-            total += windows[:, k]
-        out[head:] = total / w
-    return out
+def _window_sums(z: np.ndarray, w: int) -> np.ndarray:
+    """Sum of each point's window: the w columns of z ending at it, from the oldest (z holds
+    w - 1 earlier columns, zeros before a series' first point), so sums are the same
+    however the stream was split."""
+    width = z.shape[1] - (w - 1)
+    total = z[:, :width].copy()
+    for k in range(1, w):
+        total += z[:, k:k + width]
+    return total
 
 
-def _json_floats(values: Sequence[float]) -> list[float | None]:
-    """Floats for JSON: an empty maximum (-inf) is stored as null."""
-    return [None if v == _EMPTY else float(v) for v in values]
+def _moments(rows: np.ndarray) -> np.ndarray:
+    """Count, sums and sums of squares of view rows (summed one row after another)."""
+    return np.concatenate([[len(rows)], rows.sum(axis=0), (rows**2).sum(axis=0)])
 
 
 def _floats(values: Sequence[float | None]) -> list[float]:
-    return [_EMPTY if v is None else float(v) for v in values]
+    """Floats from JSON, where an empty maximum (-inf) may be null."""
+    return [-np.inf if v is None else float(v) for v in values]

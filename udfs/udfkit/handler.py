@@ -51,6 +51,8 @@ class Handler:
     options: ClassVar[tuple[Opt, ...]] = ()
     snapshot_version: ClassVar[int] = 0
     """0: the handler keeps no state worth saving; otherwise the format version of state()."""
+    snapshot_oldest: ClassVar[int | None] = None
+    """The oldest format restore() still reads (None: only snapshot_version)."""
 
     on_error: str = "drop"
     """What happens to a point the handler fails on: "drop" it, or "pass" it through with
@@ -101,7 +103,8 @@ class Handler:
         raise NotImplementedError(f"{self.name} does not take batches")
 
     def state(self) -> Any:
-        """JSON-serialisable state for a snapshot (only when snapshot_version > 0)."""
+        """State for a snapshot (only when snapshot_version > 0): JSON-serialisable data, or
+        bytes for large state (udfkit.snapshot.pack_arrays), saved as they are."""
         return None
 
     def restore(self, state: Any) -> None:
