@@ -480,7 +480,8 @@ class Agent:
     def _apply_snapshot(self, data: bytes) -> None:
         """Load bytes _snapshot_bytes() made into the handler; raises if they do not fit."""
         handler = self.handler
-        state = snapshot.decode(data, handler.name, handler.snapshot_version)
+        state = snapshot.decode(data, handler.name, handler.snapshot_version,
+                               handler.snapshot_oldest)
         with self._inside("restore"):
             handler.restore(state)
 
