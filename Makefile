@@ -48,7 +48,7 @@ bench: venv  ## throughput and latency figures (not a test)
 	$(PYTHON) bench/agent_throughput.py
 	$(PYTHON) bench/udf_throughput.py
 
-nab: venv  ## NAB-style scores of ads_model and the reference detectors
+nab: venv  ## ads_model's NAB corpus figures and two references; fails only below bench/nab_reference.json
 	$(PYTHON) bench/nab_score.py
 
 nab-tradeoff: venv  ## ads_model's option settings on the NAB corpus: recall against quiet
