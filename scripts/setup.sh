@@ -82,7 +82,7 @@ fi
 
 # --- 2. the project's virtualenv
 stamp="$venv/.installed"
-if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements.txt -nt $stamp \
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || conda_requirements.txt -nt $stamp \
       || requirements-dev.txt -nt $stamp ]]; then
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   : >"$venv/pip.log"
