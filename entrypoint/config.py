@@ -69,6 +69,7 @@ class Config:
     udfs: dict[str, Udf]
     tasks: dict[str, Task]
     alert_handlers: tuple[AlertHandler, ...] = ()
+    snapshot_interval: str = "10s"  # Kapacitor's [task] snapshot-interval (see config.schema.json)
 
 
 # -- structure: config/config.schema.json, checked with jsonschema -----------------------------
@@ -221,7 +222,8 @@ def parse(text: str, path: Path, home: Path) -> Config:
         errors.extend(f'alert_handlers: duplicate id "{k}"' for k in _duplicates(keys))
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
-    return Config(path, udfs, tasks, handlers)
+    return Config(path, udfs, tasks, handlers,
+                  document.get("snapshot_interval", Config.snapshot_interval))
 
 
 def load(path: Path, home: Path) -> Config:

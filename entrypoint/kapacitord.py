@@ -27,13 +27,15 @@ from kapacitorkit.conf import UdfFunction, render
 def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
     """One [udf.functions.NAME] per declared UDF, run by UDF_PYTHON from <home>/udfs/.
 
-    MODELS_DIR defaults to <home>/models so the ML UDFs find their models in any layout.
+    MODELS_DIR defaults to <home>/models so the ML UDFs find their models in any layout;
+    UDF_STATE_DIR (<data dir>/udf-state) is where stateful UDFs save their state at stop.
     """
     models = os.environ.get("MODELS_DIR") or str(settings.home / "models")
+    state = {"UDF_STATE_DIR": str(settings.data_dir / "udf-state")} if settings.data_dir else {}
     functions = []
     for udf in config.udfs.values():
         script = settings.home / "udfs" / udf.script
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **udf.env}
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **state, **udf.env}
         functions.append(UdfFunction(udf.name, prog=settings.udf_python,
                                      args=("-u", str(script), "--mode", udf.mode, *udf.args),
                                      timeout=udf.timeout, env=env))
@@ -50,8 +52,13 @@ def write_conf(config: Config, settings: Settings, auth: str = "off",
     path.write_text(render(udf_functions(config, settings), data_dir=str(data_dir),
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
                            log_level=settings.log_level, hostname=settings.hostname,
-                           auth=auth))
+                           snapshot_interval=config.snapshot_interval, auth=auth,
+                           results_url=settings.results_url))
     return str(path)
+
+
+LOSS_MARKS = re.compile(r"lvl=error|no space left on device|state not saved at")
+"""Cheap pre-filter of kapacitord's output for entrypoint.monitor.log_problem."""
 
 
 def exit_status(returncode: int) -> int:
@@ -96,6 +103,7 @@ class Kapacitord:
         self.echo = echo  # False: read the output (for task errors) without passing it on
         self.proc: subprocess.Popen | None = None
         self.task_errors: queue.SimpleQueue[tuple[str, str, float | None]] = queue.SimpleQueue()
+        self.loss_lines: queue.SimpleQueue[str] = queue.SimpleQueue()  # for entrypoint.monitor
 
     def start(self) -> None:
         log(f"starting {' '.join(self.cmd)}")
@@ -111,9 +119,19 @@ class Kapacitord:
             if self.echo:
                 out.write(raw)
                 out.flush()
-            found = task_error(raw.decode(errors="replace"))
+            text = raw.decode(errors="replace")
+            found = task_error(text)
             if found is not None:
                 self.task_errors.put(found)
+            if LOSS_MARKS.search(text):
+                self.loss_lines.put(text)
+
+    def lines_of_loss(self) -> list[str]:
+        """Log lines since the last call that may report lost output (LOSS_MARKS)."""
+        found = []
+        while not self.loss_lines.empty():
+            found.append(self.loss_lines.get())
+        return found
 
     def failed_tasks(self) -> list[tuple[str, str, float | None]]:
         """(task, error, when) logged since the last call."""

@@ -10,9 +10,10 @@ import time
 
 from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
-from entrypoint.devmode import Plan, Watcher, plan_changes, watch_roots
+from entrypoint.devmode import Plan, Watcher, missing_scripts, plan_changes, watch_roots
 from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
+from entrypoint.monitor import Monitor, status_path
 from entrypoint.settings import Settings
 from entrypoint.supervisor import Supervisor
 from kapacitorkit import auth, binaries
@@ -42,6 +43,8 @@ class Entrypoint:
         self.credentials = auth.from_env()
         self.api = KapacitorApi(settings.kapacitor_url, credentials=self.credentials)
         self.supervisor = Supervisor(self.api)
+        self.monitor = Monitor(self.api, settings.dirs()[1], settings.influxdb_url,
+                               status_path(settings.http_bind))
         self.kapacitord: Kapacitord | None = None
         self.refused: set[str] = set()
 
@@ -95,7 +98,10 @@ class Entrypoint:
         for name, status in statuses.items():
             log(f"task {name}: {status}")
             self.supervisor.forget(name)
-            if status.startswith(tasks.REFUSED):
+            if status.startswith(tasks.REFUSED) and tasks.still_enabled(self.api, name):
+                log(f"task {name}: the running definition stays, supervised")
+                self.refused.discard(name)
+            elif status.startswith(tasks.REFUSED):
                 self.refused.add(name)
             else:
                 self.refused.discard(name)
@@ -122,13 +128,15 @@ class Entrypoint:
                 next_poll = now + DEV_POLL
                 changed = watcher.changes()
                 if changed:
-                    watcher = self._on_changes(changed, watcher)
+                    watcher = self._dev_changes(changed, watcher)
             for name, error, when in self.server.failed_tasks():
                 self.supervisor.failed(name, error, when)
+            self.monitor.lines(self.server.lines_of_loss())
             due = self.supervisor.next_due()
             if now >= next_check or (due is not None and now >= due):
                 next_check = now + self.settings.check_interval
                 self.supervisor.check()
+                self.monitor.check(self.supervisor.health)
             time.sleep(TICK)
         status = self.server.stop()
         log(f"kapacitord exited on its own with status {status}")
@@ -142,6 +150,15 @@ class Entrypoint:
         return Watcher(roots)
 
     # -- dev mode ----------------------------------------------------------------------------
+    def _dev_changes(self, changed: set, watcher: Watcher) -> Watcher:
+        """A DEV_MODE change that cannot be applied is logged; the service goes on."""
+        try:
+            return self._on_changes(changed, watcher)
+        except (OSError, ValueError) as exc:  # ValueError: ConfigError among others
+            log(f"dev: change not applied ({type(exc).__name__}: {exc}); the running tasks "
+                "stay as they are")
+            return Watcher(watch_roots(self.config, self.settings.home))
+
     def _on_changes(self, changed: set, watcher: Watcher) -> Watcher:
         home = self.settings.home
         shown = ", ".join(sorted(str(p.relative_to(home)) if p.is_relative_to(home) else str(p)
@@ -182,7 +199,12 @@ class Entrypoint:
             known = name in old.tasks and name not in self.refused  # Kapacitor has it
             log(f"dev: task {name}: {'redefining' if known else 'defining'}")
         for name in sorted(plan.restart):
-            if self.config.tasks[name].enabled:
+            missing = missing_scripts(self.config, self.settings.home, name)
+            if missing:
+                log(f"dev: task {name}: UDF script {', '.join(missing)} is missing: the running "
+                    "task stays as it is until the file is back")
+                plan.restart.discard(name)
+            elif self.config.tasks[name].enabled:
                 log(f"dev: task {name}: UDF code changed, restarting")
                 tasks.restart(self.api, name)
         if plan.define:

@@ -51,12 +51,14 @@ def render_udf_functions(functions: Iterable[UdfFunction]) -> str:
 
 def render(functions: Iterable[UdfFunction], *, data_dir: str, http_bind: str = ":9092",
            influxdb_url: str = "", hostname: str = "localhost", log_level: str = "INFO",
-           snapshot_interval: str = "1m", auth: str = "off",
+           snapshot_interval: str = "1m", auth: str = "off", results_url: str = "",
            template: Path = TEMPLATE) -> str:
     """The whole kapacitor.conf; InfluxDB is enabled only when a URL is given.
 
     auth: "off"; "on" (Kapacitor's user store, every HTTP request authenticated); or
     "users" (the user store without HTTP authentication, to create the first user).
+    results_url: where influxDBOut writes (a retrying buffer in front of InfluxDB); default
+    InfluxDB itself.
     """
     if auth not in ("off", "on", "users"):
         raise ValueError(f"auth: {auth!r} is not off, on or users")
@@ -70,5 +72,6 @@ def render(functions: Iterable[UdfFunction], *, data_dir: str, http_bind: str = 
         snapshot_interval=snapshot_interval,
         influxdb_enabled="true" if influxdb_url else "false",
         influxdb_url=influxdb_url or "http://localhost:8086",
+        results_url=results_url or influxdb_url or "http://localhost:8086",
         udf_functions=render_udf_functions(functions),
     )
