@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kapacitorkit.ports import free_port
+from localstack.polling import wait_for
 from localstack.process import Process
 
 
@@ -58,6 +59,9 @@ bind-address = "127.0.0.1:{free_port()}"
         """Every row of the first statement's series, as dicts with the series' tags."""
         return rows(query(self.url, q, db))
 
+    def write(self, lines: str, db: str, rp: str = "autogen", precision: str = "ns") -> None:
+        write(self.url, lines, db, rp, precision)
+
 
 def query(url: str, q: str, db: str = "") -> dict:
     """The first statement's result (times in ns); POSTed unless it only reads."""
@@ -70,6 +74,24 @@ def query(url: str, q: str, db: str = "") -> dict:
     if "error" in result:
         raise RuntimeError(f"InfluxDB: {result['error']} (in {q!r})")
     return result
+
+
+def write(url: str, lines: str, db: str, rp: str = "autogen", precision: str = "ns") -> None:
+    """Line protocol straight into InfluxDB (InfluxDB answers 204)."""
+    params = urllib.parse.urlencode({"db": db, "rp": rp, "precision": precision})
+    request = urllib.request.Request(f"{url}/write?{params}", data=lines.encode(), method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def subscribed(url: str, db: str, destination: str, timeout: float = 30.0) -> bool:
+    """Wait until InfluxDB forwards `db` to `destination` (Kapacitor subscribes at its start);
+    SHOW SUBSCRIPTIONS has a series per database, a row per subscription."""
+
+    def found() -> bool:
+        return any(name == db and destination in str(row.get("destinations"))
+                   for name, row in series_rows(query(url, "SHOW SUBSCRIPTIONS")))
+
+    return bool(wait_for(found, timeout))
 
 
 def series_rows(result: dict) -> Iterator[tuple[str, dict]]:

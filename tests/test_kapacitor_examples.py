@@ -7,7 +7,7 @@ and gives the same output, checked through real kapacitord into real influxd:
   carrying the mean of what the group has so far (at most `size` values) in place of the
   point's fields; tags kept.
 - outliers: options field, scale (1.5); each batch keeps only its outliers, unmodified;
-  quartiles are the medians of the half-batches, neither containing the median.
+  quartiles as the example's code computes them (`quartiles('halves')`: as its README says).
 - mirror: every point unchanged (also tests/test_kapacitor_mirror.py).
 
 Our earlier defaults stay behind options (full_window, keep_fields, quartiles).
@@ -88,11 +88,15 @@ def test_outliers_runs_an_outliers_tickscript_with_the_same_output(kapacitord, i
     window = "\n    |window()\n        .period(10s)\n        .every(10s)\n        .align()"
     kap = started(kapacitord, influxdb, {
         "example": stream_to_influx("@outliers().field('value').scale(1.5)", "out", window),
+        "halves": stream_to_influx("@outliers().field('value').quartiles('halves')",
+                                   "out_halves", window),
         "interpolated": stream_to_influx("@outliers().field('value').quartiles('interpolated')",
                                          "out_interp", window),
     }, udf_function("outliers", "outliers.py", "--mode", "batch"))
     # Two windows: in the first, 17 lies inside the median-of-halves fences [-6, 18] but
-    # outside the interpolated ones [-4, 16]; in the second both flag -9 and 30.
+    # outside the interpolated ones [-4, 16]; in the second the README's halves and the
+    # interpolated quartiles flag -9 and 30, the example's code (halves of 6 values, whose
+    # medians it takes one place right: fences [-11.5, 28.5]) only 30.
     first = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17]
     second = [-9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 30]
     start = (time.time_ns() // 10**10 - 10) * 10**10
@@ -102,8 +106,10 @@ def test_outliers_runs_an_outliers_tickscript_with_the_same_output(kapacitord, i
     lines.append(f"m,sensor=a value=0 {start + 25 * 10**9}")  # closes the second window
     kap.api.write("\n".join(lines) + "\n", db="telemetry")
 
-    example = rows(influxdb, "out", 2)
-    assert sorted((r["value"], r["n"], r["sensor"]) for r in example) == [
+    example = rows(influxdb, "out", 1)
+    assert [(r["value"], r["n"], r["sensor"]) for r in example] == [(30.0, 112, "a")]
+    halves = rows(influxdb, "out_halves", 2)
+    assert sorted((r["value"], r["n"], r["sensor"]) for r in halves) == [
         (-9.0, 100, "a"), (30.0, 112, "a")]
     interpolated = rows(influxdb, "out_interp", 3)
     assert sorted(r["value"] for r in interpolated) == [-9.0, 17.0, 30.0]
