@@ -1,5 +1,5 @@
-"""The fault table (issue #11): each fault case with counts, against real kapacitord and the
-entrypoint, and whether its target holds.
+"""The fault table: each fault case with counts, against real kapacitord and the entrypoint,
+and whether its target holds (the cases are faultkit's).
 
     python bench/faults.py [--points 10000] [--good 20000] [--garbage 1000] [--kills 5]
                            [--hangs 3] [--kapacitord-kills 3] [--soak 0] [--only ROW ...]
@@ -23,8 +23,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from localstack import fault_runs, faults
-from localstack.collector import Collector
+from entrypoint.supervisor import HEALTHY_RESET
+from faultkit import model_routes, runs
+from faultkit import protocol as faults
+from faultkit.collector import Collector
+from faultkit.runs import Soak
 from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir, udf_function
 
 Row = tuple[str, str, str, bool]
@@ -46,7 +49,7 @@ def points_rows(bin_dir: Path, work: Path, good: int, bad: int) -> list[Row]:
                 how = "a point a write" if per_write else "one write"
                 progress(f"{good:,} good + {bad:,} malformed points into {udf}, {how}")
                 started = time.monotonic()
-                run = fault_runs.run_points(kap, collector, udf, good, bad, per_write)
+                run = runs.run_points(kap, collector, udf, good, bad, per_write)
                 rows.append((
                     f"{bad:,} malformed points among {good:,} into {udf}, {how}",
                     "0 deaths; every bad point counted; 0 good points lost or changed",
@@ -131,8 +134,6 @@ def big_frame_row() -> Row:
 
 def model_row(work: Path) -> Row:
     """The evil pickle by every route, into the real rfc_classifier's Init."""
-    from localstack import model_routes
-
     progress("a foreign or tampered model, by every route")
     base = work / "model"
     base.mkdir()
@@ -150,13 +151,23 @@ def model_row(work: Path) -> Row:
             refused == len(results) and not written)
 
 
-def recovery_row(run: fault_runs.Recovery, what: str) -> Row:
+def recovery_row(run: runs.Recovery, what: str) -> Row:
     samples = run.samples
     figures = (f"{len(samples)} trials: median {statistics.median(samples):.1f} s, "
                f"max {max(samples):.1f} s" if samples else "no trial completed")
     if run.failures:
         figures += "; " + "; ".join(run.failures[:3])
     return (run.case, f"{what} ≤ {run.target:g} s", figures, run.ok)
+
+
+def soak_row(soak: Soak) -> Row:
+    figures = "; ".join(
+        f"{u}: {soak.sent:,} in, {n:,} scored, RSS {soak.warm_rss.get(u, 0):.0f} → "
+        f"{soak.end_rss.get(u, 0):.0f} MB ({soak.growth(u):+.1f} %)"
+        for u, n in soak.scored.items())
+    return (f"{soak.seconds / 60:.1f} minutes at {soak.rate:,.0f} points/s "
+            "(half to each of two ML tasks)",
+            "points in = points out; UDF RSS growth < 5 %", figures, soak.ok)
 
 
 def main() -> int:
@@ -190,21 +201,21 @@ def main() -> int:
         rows.append(model_row(work))
     if "kills" in want:
         progress(f"kill -9 of a UDF, {args.kills} times")
-        rows.append(recovery_row(fault_runs.run_udf_kills(bin_dir, work / "kills", args.kills),
-                                 "executing again after Kapacitor reports the error"))
+        # trials apart by more than the supervisor's reset: each is a first failure
+        kills = runs.run_udf_kills(bin_dir, work / "kills", args.kills, HEALTHY_RESET + 1.5)
+        rows.append(recovery_row(kills, "executing again after Kapacitor reports the error"))
     if "hangs" in want:
         progress(f"a hung handler, {args.hangs} times (UDF timeout 2 s)")
-        rows.append(recovery_row(fault_runs.run_hangs(bin_dir, work / "hangs", args.hangs),
+        rows.append(recovery_row(runs.run_hangs(bin_dir, work / "hangs", args.hangs),
                                  "restarted after the hang"))
     if "kapacitord" in want:
         progress(f"kapacitord killed, {args.kapacitord_kills} times")
         rows.append(recovery_row(
-            fault_runs.run_kapacitord_kills(bin_dir, work / "kapacitord",
-                                            args.kapacitord_kills),
+            runs.run_kapacitord_kills(bin_dir, work / "kapacitord", args.kapacitord_kills),
             "the entrypoint exits non-zero"))
     if "soak" in want and args.soak > 0:
         progress(f"soak: {args.soak:g} s at 5,000 points/s through two ML tasks")
-        rows.append(fault_runs.soak_row(bin_dir, work / "soak", args.soak, 5000))
+        rows.append(soak_row(runs.soak(bin_dir, work / "soak", args.soak, 5000)))
     print("| case | target | measured | holds |\n|---|---|---|---|")
     for case, target, measured, ok in rows:
         print(f"| {case} | {target} | {measured} | {'yes' if ok else '**no**'} |")

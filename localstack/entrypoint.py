@@ -13,18 +13,19 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import free_port
+from localstack import ROOT
 from localstack.polling import wait_for
 from localstack.process import Process
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def make_home(root: Path) -> Path:
-    """A copy of the image's /opt/kapacitor-udfs layout, plus the tests' own UDF scripts."""
+def make_home(root: Path, extra_udfs: Iterable[Path] = ()) -> Path:
+    """A copy of the image's /opt/kapacitor-udfs layout, with `extra_udfs` (scripts such as
+    faultkit's) copied beside the UDFs."""
     home = root / "home"
     (home / "udfs").mkdir(parents=True)
     for entry in (ROOT / "udfs").iterdir():
@@ -32,7 +33,7 @@ def make_home(root: Path) -> Path:
             shutil.copy(entry, home / "udfs" / entry.name)
         elif entry.is_dir() and entry.name != "__pycache__":
             (home / "udfs" / entry.name).symlink_to(entry)
-    for script in (ROOT / "tests" / "udfs").glob("*.py"):
+    for script in extra_udfs:
         shutil.copy(script, home / "udfs" / script.name)
     shutil.copytree(ROOT / "tick_scripts", home / "tick_scripts")
     shutil.copytree(ROOT / "config", home / "config")

@@ -11,9 +11,8 @@ from kapacitorkit import binaries
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.conf import UdfFunction, render
 from kapacitorkit.ports import free_port
+from localstack import ROOT
 from localstack.process import Process
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def kapacitor_bin_dir() -> Path:

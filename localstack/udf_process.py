@@ -7,20 +7,20 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from localstack import ROOT
 from udfkit import udf_pb2
 from udfkit.client import UdfClient
 
-ROOT = Path(__file__).resolve().parent.parent
 Request = udf_pb2.Request
 
 
-def command(script: str, *args: str) -> list[str]:
-    """How Kapacitor runs a UDF script from udfs/ (or tests/udfs/ with a 'tests/' prefix)."""
-    path = ROOT / script if script.startswith("tests/") else ROOT / "udfs" / script
+def command(script: str | Path, *args: str) -> list[str]:
+    """How Kapacitor runs a UDF script: a name in udfs/ (``"mirror.py"``) or a path."""
+    path = script if isinstance(script, Path) else ROOT / "udfs" / script
     return [sys.executable, "-u", str(path), *args]
 
 
-def spawn(script: str, *args: str, env: dict | None = None) -> UdfClient:
+def spawn(script: str | Path, *args: str, env: dict | None = None) -> UdfClient:
     """A UDF script as Kapacitor runs it (a child process on stdin/stdout)."""
     return UdfClient.spawn(command(script, *args), env=env)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from faultkit import PROBE
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
 from tests.conftest import ROOT
 from udfkit import framing, udf_pb2
@@ -59,7 +60,7 @@ def test_init_error_names_option_and_types():
 
 
 def test_keepalive_answered_while_handler_is_busy():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({"sleep": 3.0}).success
     client.send(point_requests([point(1, v=1.0)]))
     client.send([Request(keepalive=udf_pb2.KeepaliveRequest(time=77))])
@@ -71,7 +72,7 @@ def test_keepalive_answered_while_handler_is_busy():
 
 
 def test_bad_point_is_dropped_and_counted_and_the_udf_goes_on():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({}).success
     client.send(point_requests([point(1, v=1.0), point(2, boom=1.0), point(3, v=3.0)]))
     assert [p.time for p in read_points(client, 2)] == [1, 3]
@@ -83,7 +84,7 @@ def test_bad_point_is_dropped_and_counted_and_the_udf_goes_on():
 
 
 def test_bad_point_passed_through_with_error_field_when_declared():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({"on_error": "pass"}).success
     client.send(point_requests([point(1, boom=1.0), point(2, v=2.0)]))
     first, second = read_points(client, 2)
@@ -120,7 +121,7 @@ def test_closing_stdin_ends_the_process_promptly():
 
 
 def test_vectorised_handler_gets_every_waiting_point_but_a_lone_point_at_once():
-    client = spawn("tests/udfs/probe.py", "--vector")
+    client = spawn(PROBE, "--vector")
     assert client.init({}).success
     client.send(point_requests([point(i, v=1.0) for i in range(2000)]))
     sizes = [p.fieldsInt["call_size"] for p in read_points(client, 2000)]
@@ -136,7 +137,7 @@ def test_vectorised_handler_gets_every_waiting_point_but_a_lone_point_at_once():
 
 
 def test_vectorised_calls_are_bounded_by_max_batch():
-    client = spawn("tests/udfs/probe.py", "--vector", "--max-batch", "64")
+    client = spawn(PROBE, "--vector", "--max-batch", "64")
     assert client.init({}).success
     client.send(point_requests([point(i, v=1.0) for i in range(1000)]))
     assert max(p.fieldsInt["call_size"] for p in read_points(client, 1000)) <= 64

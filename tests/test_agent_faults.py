@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from localstack.faults import (
+from faultkit import PROBE
+from faultkit.protocol import (
     CASE_KINDS,
     EXIT_DEADLINE,
     MeasuredUdf,
@@ -114,7 +115,7 @@ def _keepalive(stamp: int) -> Request:
 
 
 def test_a_hung_handler_ends_the_task_with_an_error_naming_the_handler():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({"sleep": 3600.0}).success
     interval = 0.2  # Kapacitor's keepalive interval with a 0.4 s timeout
     client.send([_keepalive(1)])
@@ -138,7 +139,7 @@ def test_a_hung_handler_ends_the_task_with_an_error_naming_the_handler():
 
 
 def test_a_slow_handler_within_the_timeout_keeps_its_task():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({"sleep": 0.3}).success
     client.send([_keepalive(1)])
     time.sleep(0.5)  # keepalive interval 0.5 s: timeout 1 s
@@ -152,7 +153,7 @@ def test_a_slow_handler_within_the_timeout_keeps_its_task():
 
 
 def test_restore_that_raises_starts_fresh_even_when_a_second_init_would_fail():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({"init_once": True}).success
     bad_state = snapshot.encode("probe", 1, {"no count": 1})
     restored = client.request(Request(restore=udf_pb2.RestoreRequest(snapshot=bad_state)))
@@ -166,7 +167,7 @@ def test_restore_that_raises_starts_fresh_even_when_a_second_init_would_fail():
 
 
 def test_restore_that_raises_gives_a_fresh_handler_not_a_half_restored_one():
-    client = spawn("tests/udfs/probe.py")
+    client = spawn(PROBE)
     assert client.init({}).success
     bad_state = snapshot.encode("probe", 1, {"no count": 1})
     assert client.request(Request(restore=udf_pb2.RestoreRequest(snapshot=bad_state))) \

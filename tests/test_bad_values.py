@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from localstack.faults import BAD_VALUES, mixed_stream, sensor, telemetry
+from faultkit.protocol import BAD_VALUES, mixed_stream, sensor, telemetry
 from tests.agent_helpers import point_requests, read_points, spawn, udf_module
 from udfkit import udf_pb2
 from udfkit.points import PointError, number
@@ -143,7 +143,7 @@ def _copy(point: udf_pb2.Point) -> udf_pb2.Point:
 def test_number_rejects_every_bad_value_by_name(kind):
     point = udf_pb2.Point()
     point.fieldsDouble["v"] = 1.0
-    from localstack.faults import spoil
+    from faultkit.protocol import spoil
 
     bad = spoil(point, "v", kind)
     if kind == "huge":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from faultkit import DYING, PROBE
 from kapacitorkit.api import ApiError, KapacitorApi
 from kapacitorkit.auth import Credentials
 from localstack.entrypoint import LocalEntrypoint, make_home
@@ -25,6 +26,7 @@ from tests.testbed import ROOT, wait_for
 pytestmark = pytest.mark.kapacitor
 
 DBRPS = [{"db": "telemetry", "rp": "autogen"}]
+FAULT_UDFS = [DYING, PROBE]  # copied beside the UDFs of each home
 CLASSIC_UDFS = [
     {"name": "temperature_classifier", "script": "temperature_classifier.py", "mode": "stream",
      "timeout": "10s"},
@@ -48,7 +50,7 @@ def start(kapacitor_bin, tmp_path):
 
     def run(config: dict, influxdb_url: str = "", home: Path | None = None,
             **env: str) -> LocalEntrypoint:
-        home = home or make_home(tmp_path)
+        home = home or make_home(tmp_path, FAULT_UDFS)
         (home / "config" / "config.json").write_text(json.dumps(config, indent=1))
         entry = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb_url, **env)
         started.append(entry)
@@ -103,7 +105,7 @@ def test_classic_tasks_execute_and_write_to_influxdb(start, influxdb):
 @pytest.mark.influxdb
 def test_full_default_config_reaches_executing(start, influxdb, tmp_path):
     influxdb.query('CREATE DATABASE "telemetry"')
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     config = json.loads((ROOT / "config" / "config.json").read_text())
     entry = start(config, influxdb.url, home=home)
     enabled = [t["name"] for t in config["tasks"] if t["enabled"]]
@@ -142,7 +144,7 @@ stream
 
 
 def test_task_whose_udf_dies_is_executing_again_within_5_s(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
     # Kapacitor notices a dead UDF only at the keepalive timeout, hence a short one.
     config = {"udfs": [{"name": "dying", "script": "dying.py", "mode": "stream",
@@ -191,7 +193,7 @@ WRONG_TYPE_TICK = AVG_TICK.replace(".size(2)", ".size(2.5)")
 
 
 def test_broken_tasks_are_reported_by_name_and_the_others_run(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     (home / "tick_scripts" / "broken.tick").write_text(BROKEN_TICK)
     (home / "tick_scripts" / "wrong_type.tick").write_text(WRONG_TYPE_TICK)
@@ -214,7 +216,7 @@ def test_broken_tasks_are_reported_by_name_and_the_others_run(start, tmp_path):
 
 
 def test_alert_handlers_are_defined_and_a_refused_one_is_named(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     config = minimal_config()
     config["alert_handlers"] = [
@@ -250,7 +252,7 @@ def test_alert_handlers_are_defined_and_a_refused_one_is_named(start, tmp_path):
 
 
 def test_sigterm_stops_kapacitord_and_exits_zero(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     entry = start(minimal_config(), home=home)
     entry.wait_tasks(["avg"])
@@ -263,7 +265,7 @@ def test_sigterm_stops_kapacitord_and_exits_zero(start, tmp_path):
 
 
 def test_dev_mode_restarts_only_what_changed(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
     config = minimal_config()
@@ -294,7 +296,7 @@ def test_dev_mode_restarts_only_what_changed(start, tmp_path):
 
 
 def test_dev_mode_lets_a_removed_task_go_and_defines_a_refused_one(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     (home / "tick_scripts" / "broken.tick").write_text(BROKEN_TICK)
     (home / "tick_scripts" / "dying.tick").write_text(DYING_TICK)
@@ -324,7 +326,7 @@ def test_dev_mode_lets_a_removed_task_go_and_defines_a_refused_one(start, tmp_pa
 
 
 def test_kapacitord_killed_makes_the_entrypoint_exit_non_zero_at_once(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     entry = start(minimal_config(), home=home)
     entry.wait_tasks(["avg"])
@@ -349,7 +351,7 @@ stream
 
 
 def test_a_hung_udf_is_noticed_named_and_its_task_restarted(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "hang.tick").write_text(HANG_TICK)
     config = {"udfs": [{"name": "probe", "script": "probe.py", "mode": "stream",
                         "timeout": "2s"}],
@@ -366,7 +368,7 @@ def test_a_hung_udf_is_noticed_named_and_its_task_restarted(start, tmp_path):
 
 
 def test_optional_authentication_from_a_mounted_password_file(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     secret = tmp_path / "secrets" / "kapacitor_password"
     secret.parent.mkdir()
@@ -391,7 +393,7 @@ def test_optional_authentication_from_a_mounted_password_file(start, tmp_path):
 
 
 def test_incomplete_credentials_stop_the_start_naming_the_variable(start, tmp_path):
-    home = make_home(tmp_path)
+    home = make_home(tmp_path, FAULT_UDFS)
     (home / "tick_scripts" / "avg.tick").write_text(AVG_TICK)
     entry = start(minimal_config(), home=home, KAPACITOR_USERNAME="ops")
     assert entry.proc.wait(timeout=30) == 2

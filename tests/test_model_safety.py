@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localstack.model_routes import evil_pickle, models_copy, routes, try_route
+from faultkit.model_routes import evil_pickle, models_copy, routes, try_route
 from mlkit.manifest import ModelError, load_pickle, resolve
 
 

@@ -1,9 +1,10 @@
-"""Fault injection for the fault table (bench/faults.py) and its tests: garbage frames.
+"""Faults at the UDF protocol, without a server: garbage frames and bad values.
 
-Each case is a byte string a broken or hostile Kapacitor side might send after a
+A garbage case is a byte string a broken or hostile Kapacitor side might send after a
 good Info and Init. The run of a case spawns the UDF as Kapacitor does, sends it,
 closes the input and times the exit: a hang, a failure without an ErrorResponse
-or unbounded memory is a fault.
+or unbounded memory is a fault. Bad values (NaN, infinities, strings, missing fields)
+are mixed into synthetic streams of AI4I telemetry or sensor readings.
 """
 
 from __future__ import annotations
@@ -112,10 +113,10 @@ class ChildExit:
 
 
 class MeasuredUdf:
-    """A UDF started under localstack/peak_rss.py, so that its peak RSS is its own and not
+    """A UDF started under faultkit/peak_rss.py, so that its peak RSS is its own and not
     the size of the (maybe large) process that started it."""
 
-    def __init__(self, script: str) -> None:
+    def __init__(self, script: str | Path) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="peak-rss-")
         self._report = Path(self._dir.name) / "rusage.json"
         self.client = UdfClient.spawn(
@@ -136,7 +137,7 @@ class MeasuredUdf:
                          usage["cpu_s"])
 
 
-def run_garbage(kind: str, data: bytes, script: str = "mirror.py") -> GarbageResult:
+def run_garbage(kind: str, data: bytes, script: str | Path = "mirror.py") -> GarbageResult:
     """Info, Init, the garbage, end of input: how the UDF ends."""
     udf = MeasuredUdf(script)
     client = udf.client
@@ -206,16 +207,22 @@ def odd_but_valid(point: udf_pb2.Point, rng: random.Random) -> udf_pb2.Point:
     return odd
 
 
+def ai4i_values(rng: random.Random) -> tuple[int, dict[str, float]]:
+    """One machine reading in AI4I's ranges: (product type 0-2, rfc_classifier's five fields).
+    The one generator of such readings for the benches, the fault runs and the tests."""
+    air = rng.gauss(300.0, 2.0)
+    return rng.randrange(3), {
+        "air_temperature": air, "process_temperature": air + rng.gauss(10.0, 1.0),
+        "rotational_speed": rng.gauss(1540.0, 180.0), "torque": rng.gauss(40.0, 10.0),
+        "tool_wear": rng.uniform(0.0, 250.0)}
+
+
 def telemetry(rng: random.Random, t: int, machine: str = "m1") -> udf_pb2.Point:
-    """A machine telemetry point in AI4I's ranges, as rfc_classifier reads it."""
+    """A machine telemetry point (ai4i_values), as rfc_classifier reads it."""
     point = udf_pb2.Point(time=t, name="telemetry", database="db", retentionPolicy="autogen",
                           group=f"machine={machine}")
     point.tags["machine"] = machine
-    point.fieldsInt["product_type"] = rng.randrange(3)
-    air = rng.gauss(300.0, 2.0)
-    values = {"air_temperature": air, "process_temperature": air + rng.gauss(10.0, 1.0),
-              "rotational_speed": rng.gauss(1540.0, 180.0), "torque": rng.gauss(40.0, 10.0),
-              "tool_wear": rng.uniform(0.0, 250.0)}
+    point.fieldsInt["product_type"], values = ai4i_values(rng)
     point.fieldsDouble.update(values)
     return point
 

@@ -1,23 +1,33 @@
-"""The fault table's runs against real kapacitord (bench/faults.py prints them; the tests run
-them with small counts).
+"""The fault table's runs against real kapacitord and the entrypoint (bench/faults.py prints
+them; the tests run them with small counts).
 
 Malformed points go in by line protocol through /write, in one write and one point a
 write, into a task per UDF ending in httpPost() to a loopback collector; a clean task
-gets the same good points alone, and the two outputs are compared point by point.
+gets the same good points alone, and the two outputs are compared point by point. The
+recovery runs kill or hang a UDF (faultkit/udfs/probe.py) or kill kapacitord under the
+entrypoint and time how long it takes to come back; the soak counts points in and out.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 import re
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from entrypoint.supervisor import HEALTHY_RESET
+from faultkit import PROBE
+from faultkit.collector import Collector
+from faultkit.protocol import ai4i_values
 from kapacitorkit.api import ApiError
-from localstack.collector import Collector
-from localstack.kapacitord import LocalKapacitord
+from localstack.entrypoint import LocalEntrypoint, make_home
+from localstack.kapacitord import LocalKapacitord, udf_function
+from localstack.polling import wait_for
 
 RFC_FIELDS = ("air_temperature", "process_temperature", "rotational_speed", "torque",
               "tool_wear")
@@ -29,7 +39,7 @@ BAD_LP = {
     "-huge": "-1e308",
 }
 """Bad values line protocol can carry (it has no NaN or infinity: the protocol-level
-cases in localstack.faults cover those)."""
+cases in faultkit.protocol cover those)."""
 REFUSED_LP = {"NaN": "NaN", "+inf": "+Inf", "-inf": "-Inf", "100 KB tag": None}
 """What Kapacitor's parser refuses (HTTP 400, the whole write): each is sent on its own."""
 
@@ -47,11 +57,9 @@ def tick(udf: str, url: str) -> str:
 
 def _good_line(udf: str, rng: random.Random, i: int, base_ns: int) -> str:
     if udf == "rfc_classifier":
-        air = rng.gauss(300.0, 2.0)
-        values = [air, air + rng.gauss(10.0, 1.0), rng.gauss(1540.0, 180.0),
-                  rng.gauss(40.0, 10.0), rng.uniform(0.0, 250.0)]
-        fields = ",".join(f"{n}={v!r}" for n, v in zip(RFC_FIELDS, values, strict=True))
-        return f"telemetry,machine=m{i % 5} product_type={rng.randrange(3)}i,{fields}"
+        product_type, values = ai4i_values(rng)
+        fields = ",".join(f"{n}={v!r}" for n, v in values.items())
+        return f"telemetry,machine=m{i % 5} product_type={product_type}i,{fields}"
     value = 20.0 + 5.0 * math.sin(i / 50.0) + rng.gauss(0.0, 0.3)
     return f"sensors,sensor=s{i % 3} value={value!r}"
 
@@ -180,20 +188,13 @@ def run_points(kap: LocalKapacitord, collector: Collector, udf: str, good: int, 
     run.refused_writes = _write(kap, f"{tag}_faulty", refusable, per_write=True)
     run.refused_writes += _write(kap, f"{tag}_faulty", stream, per_write)
     expected_faulty = good + (run.bad if udf == "rfc_classifier" else 0)  # rfc passes them on
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (
-            _scored(collector, f"/{tag}/clean", udf) < good
-            or _scored(collector, f"/{tag}/faulty", udf) + _errored(collector, f"/{tag}/faulty")
-            < expected_faulty):
-        time.sleep(0.2)
+    wait_for(lambda: _scored(collector, f"/{tag}/clean", udf) >= good
+             and _scored(collector, f"/{tag}/faulty", udf)
+             + _errored(collector, f"/{tag}/faulty") >= expected_faulty, timeout, 0.2)
     time.sleep(0.5)  # anything late (a duplicate) would show in the comparison below
-    counted = {}
     for kind in ("clean", "faulty"):
         kap.api.set_status(f"{tag}_{kind}", False)  # the UDF logs its counts as it stops
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(counted) < 2:
-        counted = _stop_counts(kap.log_text(), udf)
-        time.sleep(0.2)
+    wait_for(lambda: len(_stop_counts(kap.log_text(), udf)) >= 2, 20, 0.2)
     _compare(run, collector.points[f"/{tag}/clean"], collector.points[f"/{tag}/faulty"], udf)
     run.deaths = len(re.findall(rf"encountered error[^\n]*task={tag}_",
                                 kap.log_text()))
@@ -268,13 +269,10 @@ class Recovery:
         return not self.failures and all(s <= self.target for s in self.samples)
 
 
-def _entrypoint(kapacitor_bin, work, udf: str, script: str, timeout: str, **env: str):
-    import json
-
-    from localstack.entrypoint import LocalEntrypoint, make_home
-
+def _entrypoint(kapacitor_bin: Path, work: Path, udf: str, script: str, timeout: str,
+                **env: str) -> tuple[LocalEntrypoint, Path]:
     work.mkdir(parents=True, exist_ok=True)
-    home = make_home(work)
+    home = make_home(work, [PROBE])
     (home / "tick_scripts" / "relay.tick").write_text(RELAY_TICK.format(udf=udf))
     config = {"udfs": [{"name": udf, "script": script, "mode": "stream", "timeout": timeout}],
               "tasks": [{"name": "relay", "tick_script": "relay.tick", "type": "stream",
@@ -287,32 +285,27 @@ def _entrypoint(kapacitor_bin, work, udf: str, script: str, timeout: str, **env:
 
 
 def _pid_of(pattern: str) -> int | None:
-    import subprocess
-
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     pids = found.stdout.split()
     return int(pids[0]) if pids else None
 
 
-def _wait_restarted(entry, since: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_restarted(entry: LocalEntrypoint, since: str, timeout: float) -> bool:
+    def restarted() -> bool:
         try:
             info = entry.api.task("relay")
         except (ApiError, OSError):
-            info = {}
-        if info.get("last-enabled") != since and info.get("executing"):
-            return True
-        time.sleep(0.05)
-    return False
+            return False
+        return info.get("last-enabled") != since and bool(info.get("executing"))
+
+    return wait_for(restarted, timeout, 0.05)
 
 
-def run_udf_kills(kapacitor_bin, work, count: int) -> Recovery:
+def run_udf_kills(kapacitor_bin: Path, work: Path, count: int, gap: float) -> Recovery:
     """kill -9 the UDF while points flow: seconds from Kapacitor's error report (the
-    entrypoint logging the failure) to the task executing again."""
-    import os
-    import signal
-
+    entrypoint logging the failure) to the task executing again. Trials are `gap` seconds
+    apart, so that each is a first failure to the entrypoint's supervisor, not a task that
+    keeps failing (entrypoint.supervisor.HEALTHY_RESET)."""
     result = Recovery("kill -9 a UDF mid-stream", 5.0)
     entry, home = _entrypoint(kapacitor_bin, work, "probe", "probe.py", "10s")
     try:
@@ -325,25 +318,25 @@ def run_udf_kills(kapacitor_bin, work, count: int) -> Recovery:
                 continue
             failures_before = entry.log_text().count("task relay: failed:")
             os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while entry.log_text().count("task relay: failed:") == failures_before:
+
+            def reported_failure(trial: int = trial, before: int = failures_before) -> bool:
                 entry.api.write(f"probe v={trial} {time.time_ns()}\n", db="telemetry")
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+                return entry.log_text().count("task relay: failed:") > before
+
+            wait_for(reported_failure, 30, 0.05)
             reported = time.monotonic()
             if not _wait_restarted(entry, enabled, 30):
                 result.failures.append(f"trial {trial}: not executing again within 30 s")
                 continue
             result.samples.append(time.monotonic() - reported)
-            if trial + 1 < count:  # a separate incident, not a task that keeps failing
-                time.sleep(HEALTHY_RESET + 1.5)
+            if trial + 1 < count:
+                time.sleep(gap)
     finally:
         entry.stop()
     return result
 
 
-def run_hangs(kapacitor_bin, work, count: int, timeout_s: float = 2.0) -> Recovery:
+def run_hangs(kapacitor_bin: Path, work: Path, count: int, timeout_s: float = 2.0) -> Recovery:
     """A point that makes the handler block for ever: seconds from sending it to the task
     executing again; the entrypoint must log which handler hung."""
     result = Recovery("a handler that hangs", timeout_s + 15.0)
@@ -364,16 +357,16 @@ def run_hangs(kapacitor_bin, work, count: int, timeout_s: float = 2.0) -> Recove
     return result
 
 
-def run_kapacitord_kills(kapacitor_bin, work, count: int) -> Recovery:
+def run_kapacitord_kills(kapacitor_bin: Path, work: Path, count: int) -> Recovery:
     """kill -9 kapacitord under the entrypoint: seconds until the entrypoint exits non-zero."""
-    import os
-    import signal
-
     result = Recovery("kapacitord killed", 5.0)
     for trial in range(count):
         entry, _ = _entrypoint(kapacitor_bin, work / f"k{trial}", "probe", "probe.py", "10s")
         try:
             pid = _pid_of(f"kapacitord -config {work / f'k{trial}' / 'conf'}")
+            if pid is None:
+                result.failures.append(f"trial {trial}: no kapacitord process")
+                continue
             os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
             try:
@@ -402,8 +395,6 @@ stream
 
 
 def _rss_mb(pid: int) -> float:
-    from pathlib import Path
-
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -415,11 +406,34 @@ def _emitted(kap: LocalKapacitord, task: str, prefix: str) -> int:
     return next(v["emitted"] for k, v in stats.items() if k.startswith(prefix))
 
 
-def soak_row(bin_dir, work, seconds: float, rate: int) -> tuple[str, str, str, bool]:
-    """`rate` points/s, half to rfc_classifier and half to ads_model, for `seconds`:
-    points written = points scored, and each UDF's RSS growth after a warm-up."""
-    from localstack.kapacitord import udf_function
+@dataclass
+class Soak:
+    """What a soak measured: points written per UDF task, points each scored, and each UDF's
+    RSS after the warm-up and at the end (MB)."""
 
+    seconds: float
+    rate: float  # points/s written, over both tasks
+    sent: int
+    scored: dict[str, int]
+    warm_rss: dict[str, float]
+    end_rss: dict[str, float]
+
+    def growth(self, udf: str) -> float:
+        """RSS growth after the warm-up, in percent (nan if not measured)."""
+        warm = self.warm_rss.get(udf)
+        return (self.end_rss[udf] - warm) / warm * 100 if warm else math.nan
+
+    @property
+    def ok(self) -> bool:
+        """Points in = points out, and under 5 % RSS growth for each UDF."""
+        growth = [self.growth(u) for u in self.end_rss]
+        return (all(n == self.sent for n in self.scored.values()) and bool(growth)
+                and all(g < 5.0 for g in growth))
+
+
+def soak(bin_dir: Path, work: Path, seconds: float, rate: int) -> Soak:
+    """`rate` points/s, half to rfc_classifier and half to ads_model, for `seconds`:
+    points written against points scored, and each UDF's RSS after a warm-up and at the end."""
     functions = [udf_function("rfc_classifier", "rfc_classifier.py", timeout="20s"),
                  udf_function("ads_model", "ads_model.py", timeout="20s")]
     kap = LocalKapacitord(bin_dir, work, functions)
@@ -450,23 +464,11 @@ def soak_row(bin_dir, work, seconds: float, rate: int) -> tuple[str, str, str, b
             time.sleep(max(0.0, next_at - time.monotonic()))
         elapsed = time.monotonic() - start
         end_rss = {u: _rss_mb(p) for u, p in pids.items() if p}
-        deadline = time.monotonic() + 60
-        scored = {}
-        while time.monotonic() < deadline:
-            scored = {u: _emitted(kap, f"soak_{u}", "where") for u in UDF_TASKS}
-            if all(n >= sent for n in scored.values()):
-                break
-            time.sleep(0.5)
-        growth = {u: (end_rss[u] - warm_rss[u]) / warm_rss[u] * 100 for u in end_rss
-                  if warm_rss.get(u)}
-        ok = all(n == sent for n in scored.values()) and growth and \
-            all(g < 5.0 for g in growth.values())
-        figures = "; ".join(
-            f"{u}: {sent:,} in, {scored[u]:,} scored, RSS {warm_rss.get(u, 0):.0f} → "
-            f"{end_rss.get(u, 0):.0f} MB ({growth.get(u, float('nan')):+.1f} %)"
-            for u in UDF_TASKS)
-        return (f"{elapsed / 60:.1f} minutes at {2 * per_step / step:,.0f} points/s "
-                "(half to each of two ML tasks)",
-                "points in = points out; UDF RSS growth < 5 %", figures, bool(ok))
+
+        def scored() -> dict[str, int]:
+            return {u: _emitted(kap, f"soak_{u}", "where") for u in UDF_TASKS}
+
+        wait_for(lambda: all(n >= sent for n in scored().values()), 60, 0.5)
+        return Soak(elapsed, 2 * per_step / step, sent, scored(), warm_rss, end_rss)
     finally:
         kap.stop()

@@ -15,7 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from localstack.udf_process import ROOT, spawn
+from localstack import ROOT
+from localstack.udf_process import spawn
 
 
 class _Payload:
