@@ -6,11 +6,9 @@ fixtures it uses or its ``kapacitor``/``influxdb`` mark, so ``make check`` (``-m
 never waits for a server a new test forgot to declare.
 """
 
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from localstack import ROOT  # noqa: F401 - the checkout, for the tests that import it from here
 
 pytest_plugins = ["tests.testbed", "tests.dockerbed"]
 

@@ -20,7 +20,9 @@ from typing import TypeVar
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from localstack import ROOT
+from localstack.polling import wait_for
+
 # Debian's client: BuildKit built in (a newer client on PATH may lack the buildx plugin).
 DOCKER = os.environ.get("DOCKER") or "/usr/bin/docker"
 COMPOSE = shutil.which("docker-compose") or "docker-compose"
@@ -56,15 +58,8 @@ def require_engine() -> None:
 
 
 def poll(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call `check` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: T = check()
-    while not last:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-        last = check()
-    return last
+    """localstack.polling.wait_for at the containers' pace, failing at the deadline."""
+    return wait_for(check, timeout, interval, what=what)
 
 
 def unique(prefix: str) -> str:

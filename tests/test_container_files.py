@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from localstack import ROOT
 from simulator import generate as g
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "docker-compose.yml"
 DEV = ROOT / "docker-compose-dev.override.yml"
 TELEGRAF = ROOT / "deploy/telegraf/telegraf.conf"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from entrypoint import config as cfg
 from entrypoint.devmode import plan_changes
-
-ROOT = Path(__file__).resolve().parent.parent
+from localstack import ROOT
 
 
 def parse(document: dict, tmp_path: Path) -> cfg.Config:

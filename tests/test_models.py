@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from localstack import ROOT
 from mlkit import rfc
 from mlkit.manifest import ModelError, load_pickle, sha256_file, write_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 DATA = ROOT / "training_data_sets"
 

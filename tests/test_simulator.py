@@ -18,16 +18,15 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+from localstack import ROOT
 from simulator import generate as g
 from simulator.__main__ import main
 from simulator.publish import HttpSink, MqttSink, SinkError, run_realtime
 
-ROOT = Path(__file__).resolve().parents[1]
 SENSORS = g.sensor_names(3)
 MACHINES = g.sensor_names(2, prefix="mill")
 

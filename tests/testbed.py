@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from kapacitorkit.conf import UdfFunction
+from localstack import ROOT  # noqa: F401 - the checkout, for the tests that import it from here
 from localstack.influxd import LocalInfluxd
 from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir
 from localstack.polling import wait_for  # noqa: F401 - the tests' one wait helper
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
