@@ -1,11 +1,12 @@
 """`make nab-tradeoff`: what each way of trading recall for quiet costs, on the whole corpus.
 
 Runs mlkit.ads.SeriesDetector in-process (the same code as the UDF, which alerts identically:
-tests/test_ads_model.py) with the default options and with the option sets the README
-recommends, on the 46 NAB series, and prints per setting the NAB standard score, the windows
-hit, the false alerts, the files over 1 false alert per 2,000 points and the most alerts on
-8,000 points of Gaussian noise (ten seeds). Saves out/nab/tradeoff.png: windows hit against
-false alerts. `make nab --option ...` scores any one setting through the real UDF.
+tests/test_ads_model.py) with the default options and with the option sets that
+docs/ads_model-design.md compares, on the 46 NAB series, and prints per setting the NAB
+standard score, the windows hit, the false alerts, the files over 1 false alert per 2,000
+points and the most alerts on 8,000 points of Gaussian noise (ten seeds). Saves
+out/nab/tradeoff.png: windows hit against false alerts. `bench/nab_score.py --option
+NAME=VALUE` scores any one setting through the real UDF.
 """
 
 from __future__ import annotations
