@@ -26,7 +26,7 @@ from pathlib import Path
 from entrypoint.settings import url_from_bind
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import PortInUse, ensure_free, free_port
-from localstack.influxd import LocalInfluxd, query, series_rows
+from localstack.influxd import LocalInfluxd, query, series_rows, subscribed, write
 from localstack.kapacitord import find_kapacitord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +122,9 @@ def run(args: argparse.Namespace, config: dict, bind: str, influx_url: str, work
            "KAPACITOR_DATA_DIR": str(work / "data"), "KAPACITORD": find_kapacitord(),
            "KAPACITOR_HTTP_BIND": bind, "INFLUXDB_URL": influx_url, "LOG_LEVEL": "ERROR"}
     env.pop("KAPACITOR_URL", None)
+    via_influxdb = config.get("ingest") == "influxdb_subscriptions"
+    if via_influxdb:  # InfluxDB must reach Kapacitor back at hostname:port
+        env.setdefault("KAPACITOR_HOSTNAME", urllib.parse.urlsplit(url_from_bind(bind)).hostname)
     proc = subprocess.Popen([sys.executable, "-m", "entrypoint"], cwd=ROOT, env=env)
     api = KapacitorApi(url_from_bind(bind))
     try:
@@ -130,7 +133,12 @@ def run(args: argparse.Namespace, config: dict, bind: str, influx_url: str, work
         if stuck:
             sys.exit(f"run_sample: task(s) {', '.join(stuck)} not executing after 30 s")
         lines, since = timestamped(args.sample / "points.lp")
-        api.write(lines, db="telemetry", precision="s")
+        if via_influxdb:  # EII's path: points go to InfluxDB only, which forwards them
+            if not subscribed(influx_url, "telemetry", ":" + api.base.rsplit(":", 1)[-1]):
+                sys.exit("run_sample: Kapacitor did not subscribe to InfluxDB within 30 s")
+            write(influx_url, lines, db="telemetry", precision="s")
+        else:
+            api.write(lines, db="telemetry", precision="s")
         print("\n".join(settled_results(influx_url, databases, since)), flush=True)
         if args.keep:
             print(f"Kapacitor at {api.base}, InfluxDB at {influx_url}; Ctrl-C stops", flush=True)

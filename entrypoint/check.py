@@ -16,6 +16,7 @@ from entrypoint import config as config_json
 from entrypoint import tasks
 from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.settings import Settings
+from entrypoint.socket_udfs import SocketUdfError, SocketUdfs
 from kapacitorkit import binaries
 from kapacitorkit.api import ApiError, KapacitorApi
 from kapacitorkit.ports import free_port
@@ -25,15 +26,17 @@ READY_TIMEOUT = 60.0
 
 def refusals(config: config_json.Config, settings: Settings, kapacitord: str) -> dict[str, str]:
     """Kapacitor's own error for each task it will not define (empty: all accepted)."""
+    sockets = SocketUdfs(settings.home, settings.udf_python)  # asked for Info at start
     with tempfile.TemporaryDirectory(prefix="entrypoint-check-") as tmp:
         port = free_port()
         scratch = dataclasses.replace(
             settings, conf_dir=Path(tmp), data_dir=Path(tmp) / "data", kapacitord=kapacitord,
             http_bind=f"127.0.0.1:{port}", kapacitor_url=f"http://127.0.0.1:{port}",
-            influxdb_url="", log_level="ERROR")
+            influxdb_url="", log_level="ERROR", socket_dir=sockets.directory)
         server = Kapacitord(scratch, write_conf(config, scratch), echo=False)
-        server.start()
         try:
+            sockets.sync(config)
+            server.start()
             api = KapacitorApi(scratch.kapacitor_url)
             api.wait_ready(READY_TIMEOUT, alive=server.alive)
             refused = {}
@@ -45,6 +48,7 @@ def refusals(config: config_json.Config, settings: Settings, kapacitord: str) ->
             return refused
         finally:
             server.stop()
+            sockets.stop_all()
 
 
 def run_check(path: Path, settings: Settings, compile_ticks: bool = True) -> int:
@@ -54,6 +58,8 @@ def run_check(path: Path, settings: Settings, compile_ticks: bool = True) -> int
     except config_json.ConfigError as exc:
         print(f"invalid configuration:\n{exc}")
         return 2
+    for note in config.notes:
+        print(f"{path}: warning: {note}")
     print(f"{path}: schema, files and UDF calls OK "
           f"({len(config.udfs)} UDF(s), {len(config.tasks)} task(s))")
     if not compile_ticks:
@@ -64,6 +70,9 @@ def run_check(path: Path, settings: Settings, compile_ticks: bool = True) -> int
         return 3
     try:
         refused = refusals(config, settings, kapacitord)
+    except SocketUdfError as exc:
+        print(f"TICKscripts not compiled: {exc}")
+        return 2
     except (OSError, ApiError) as exc:
         print(f"TICKscripts not compiled: kapacitord {kapacitord} did not start: {exc}")
         return 3

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from entrypoint.check import run_check
+from entrypoint.migrate import run_migrate
 from entrypoint.runner import run
 from entrypoint.settings import Settings
 
@@ -36,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Run kapacitord with the UDFs and tasks of a config.json, or check one. "
                     "Settings come from environment variables (the image sets them); an "
                     "option overrides its variable.")
-    commands = parser.add_subparsers(dest="command", metavar="{run,check}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,check,migrate}")
     run_cmd = commands.add_parser("run", help="(the default) render kapacitor.conf, start "
                               "kapacitord, define and supervise the tasks")
     for target in (parser, run_cmd):
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        "or <home>/config/config.json")
     check.add_argument("--static", action="store_true",
                        help="only the schema and file checks: no throwaway kapacitord")
+    migrate = commands.add_parser(
+        "migrate", help="print an EII config.json (task[].task_name, ...) in this format")
+    migrate.add_argument("config", type=Path, help="the EII config.json")
     return parser.parse_args(argv)
 
 
@@ -72,4 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     if args.command == "check":
         return run_check(args.config or settings.config_json, settings, not args.static)
+    if args.command == "migrate":
+        return run_migrate(args.config, settings.home)
     return run(settings)

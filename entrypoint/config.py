@@ -17,6 +17,9 @@ from typing import Any
 
 import jsonschema
 
+from entrypoint import eii
+from entrypoint import ingest as ingest_path
+
 
 class ConfigError(ValueError):
     """config.json is unusable; the message names the file, the key path and the problem."""
@@ -24,7 +27,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Udf:
-    """One declared process UDF: a script under udfs/ run in a mode."""
+    """One declared UDF: a script under udfs/ run in a mode, by Kapacitor (a process UDF) or
+    by the entrypoint as a Unix-socket server Kapacitor connects to (`socket`)."""
 
     name: str
     script: str
@@ -32,6 +36,7 @@ class Udf:
     timeout: str
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    socket: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class Config:
     tasks: dict[str, Task]
     alert_handlers: tuple[AlertHandler, ...] = ()
     snapshot_interval: str = "10s"  # Kapacitor's [task] snapshot-interval (see config.schema.json)
+    notes: tuple[str, ...] = ()  # warnings to show once, e.g. that the file is in EII's format
+    ingest: str = ingest_path.WRITES  # how points reach the stream tasks (entrypoint/ingest.py)
 
 
 # -- structure: config/config.schema.json, checked with jsonschema -----------------------------
@@ -155,6 +162,14 @@ def udf_calls(tick: str) -> set[str]:
     return set(_UDF_CALL.findall(_COMMENT_OR_STRING.sub("", tick)))
 
 
+_DBRP_STATEMENT = re.compile(r'^\s*dbrp\s+"', re.MULTILINE)
+
+
+def declares_dbrp(tick: str) -> bool:
+    """Whether a TICKscript names its database itself (`dbrp "db"."rp"`, EII's scripts do)."""
+    return bool(_DBRP_STATEMENT.search(_COMMENT_OR_STRING.sub("", tick)))
+
+
 def resolve_tick(tick_script: str, config_dir: Path, home: Path) -> Path | None:
     """A task's TICKscript: next to config.json first (samples), then <home>/tick_scripts/."""
     for candidate in (config_dir / tick_script, home / "tick_scripts" / tick_script):
@@ -171,7 +186,8 @@ def _build_udfs(raw: list[dict], home: Path, errors: list[str]) -> dict[str, Udf
     udfs: dict[str, Udf] = {}
     for i, item in enumerate(raw):
         udf = Udf(item["name"], item["script"], item["mode"], item["timeout"],
-                  dict(item.get("env", {})), tuple(item.get("args", ())))
+                  dict(item.get("env", {})), tuple(item.get("args", ())),
+                  item.get("socket", False))
         if not (home / "udfs" / udf.script).is_file():
             errors.append(f'udfs[{i}] "{udf.name}": script udfs/{udf.script} not found')
         udfs.setdefault(udf.name, udf)
@@ -190,13 +206,17 @@ def _build_task(i: int, item: dict, udfs: dict[str, Udf], config_dir: Path, home
         errors.append(f"{where}: TICKscript tick_scripts/{item['tick_script']} not found "
                       f"(nor {config_dir / item['tick_script']})")
         return None
-    for name in sorted(udf_calls(tick_path.read_text()) - set(item["udfs"])):
+    tick = tick_path.read_text()
+    for name in sorted(udf_calls(tick) - set(item["udfs"])):
         known = "" if name in udfs else ", and config.json declares no such UDF"
         errors.append(f'{where}: {tick_path.name} calls @{name}, which the task does not '
                       f'list in "udfs"{known}')
-    return Task(item["name"], item["tick_script"], tick_path, item["type"],
-                tuple((d["db"], d["rp"]) for d in item["dbrps"]), tuple(item["udfs"]),
-                dict(item.get("vars", {})), item["enabled"])
+    dbrps = tuple((d["db"], d["rp"]) for d in item.get("dbrps", ()))
+    if bool(dbrps) == declares_dbrp(tick):  # Kapacitor refuses both and neither
+        errors.append(f'{where}: name the database once, in "dbrps" or in a dbrp statement of '
+                      f"{tick_path.name} ({'both' if dbrps else 'neither'} found)")
+    return Task(item["name"], item["tick_script"], tick_path, item["type"], dbrps,
+                tuple(item["udfs"]), dict(item.get("vars", {})), item["enabled"])
 
 
 def parse(text: str, path: Path, home: Path) -> Config:
@@ -206,6 +226,9 @@ def parse(text: str, path: Path, home: Path) -> Config:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                           f"{exc.msg}") from None
+    notes: tuple[str, ...] = ()
+    if eii.is_eii(document):
+        document, notes = from_eii(document, path, home)
     errors = schema_errors(document)
     if not errors:
         udfs = _build_udfs(document["udfs"], home, errors)
@@ -222,8 +245,23 @@ def parse(text: str, path: Path, home: Path) -> Config:
         errors.extend(f'alert_handlers: duplicate id "{k}"' for k in _duplicates(keys))
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
-    return Config(path, udfs, tasks, handlers,
-                  document.get("snapshot_interval", Config.snapshot_interval))
+    config = Config(path, udfs, tasks, handlers,
+                    document.get("snapshot_interval", Config.snapshot_interval), notes=notes,
+                    ingest=document.get("ingest", ingest_path.WRITES))
+    loops = ingest_path.feedback(config)
+    if loops:
+        raise ConfigError("\n".join(f"{path}: {e}" for e in loops))
+    return config
+
+
+def from_eii(document: dict, path: Path, home: Path) -> tuple[dict, tuple[str, ...]]:
+    """An EII config.json as ours (entrypoint/eii.py), and the warning to show once."""
+    try:
+        ours, notes = eii.to_ours(document, lambda name: resolve_tick(name, path.parent, home),
+                                  lambda script: (home / "udfs" / script).is_file())
+    except eii.EiiError as exc:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in str(exc).splitlines())) from None
+    return ours, tuple(notes)
 
 
 def load(path: Path, home: Path) -> Config:

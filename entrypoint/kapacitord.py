@@ -18,9 +18,11 @@ import subprocess
 import sys
 import threading
 
+from entrypoint import ingest
 from entrypoint.config import Config
 from entrypoint.log import log
 from entrypoint.settings import Settings
+from entrypoint.socket_udfs import socket_path
 from kapacitorkit.conf import UdfFunction, render
 
 
@@ -34,6 +36,12 @@ def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
     state = {"UDF_STATE_DIR": str(settings.data_dir / "udf-state")} if settings.data_dir else {}
     functions = []
     for udf in config.udfs.values():
+        if udf.socket:  # the entrypoint runs its server (entrypoint/socket_udfs.py)
+            if settings.socket_dir is None:
+                raise ValueError(f"UDF {udf.name} runs over a socket, but no socket directory")
+            path = socket_path(settings.socket_dir, udf.name)
+            functions.append(UdfFunction(udf.name, socket=str(path), timeout=udf.timeout))
+            continue
         script = settings.home / "udfs" / udf.script
         env = {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **state, **udf.env}
         functions.append(UdfFunction(udf.name, prog=settings.udf_python,
@@ -53,6 +61,7 @@ def write_conf(config: Config, settings: Settings, auth: str = "off",
                            http_bind=settings.http_bind, influxdb_url=settings.influxdb_url,
                            log_level=settings.log_level, hostname=settings.hostname,
                            snapshot_interval=config.snapshot_interval, auth=auth,
+                           subscriptions=ingest.subscriptions(config),
                            results_url=settings.results_url))
     return str(path)
 

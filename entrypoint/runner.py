@@ -10,11 +10,19 @@ import time
 
 from entrypoint import alert_handlers, container, tasks
 from entrypoint import config as config_json
-from entrypoint.devmode import Plan, Watcher, missing_scripts, plan_changes, watch_roots
+from entrypoint.devmode import (
+    Plan,
+    Watcher,
+    missing_scripts,
+    plan_changes,
+    touched_scripts,
+    watch_roots,
+)
 from entrypoint.kapacitord import Kapacitord, write_conf
 from entrypoint.log import log
 from entrypoint.monitor import Monitor, status_path
 from entrypoint.settings import Settings
+from entrypoint.socket_udfs import SocketUdfError, SocketUdfs
 from entrypoint.supervisor import Supervisor
 from kapacitorkit import auth, binaries
 from kapacitorkit.api import ApiError, KapacitorApi
@@ -38,7 +46,8 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 class Entrypoint:
     def __init__(self, settings: Settings, config: config_json.Config) -> None:
-        self.settings = settings
+        self.sockets = SocketUdfs(settings.home, settings.udf_python, settings.socket_dir)
+        self.settings = dataclasses.replace(settings, socket_dir=self.sockets.directory)
         self.config = config
         self.credentials = auth.from_env()
         self.api = KapacitorApi(settings.kapacitor_url, credentials=self.credentials)
@@ -59,6 +68,7 @@ class Entrypoint:
     def boot(self) -> None:
         """Start kapacitord on a freshly rendered config and bring every task up."""
         started = time.monotonic()
+        self.sockets.sync(self.config)  # Kapacitor asks socket UDFs for Info at its start
         if self.credentials is not None:
             self._ensure_user(self.credentials)
         self.kapacitord = Kapacitord(self.settings, write_conf(
@@ -132,6 +142,8 @@ class Entrypoint:
             for name, error, when in self.server.failed_tasks():
                 self.supervisor.failed(name, error, when)
             self.monitor.lines(self.server.lines_of_loss())
+            for name in self.sockets.check():
+                self._restart_users(name)
             due = self.supervisor.next_due()
             if now >= next_check or (due is not None and now >= due):
                 next_check = now + self.settings.check_interval
@@ -141,6 +153,17 @@ class Entrypoint:
         status = self.server.stop()
         log(f"kapacitord exited on its own with status {status}")
         return status or 1  # never 0: whatever runs us must start us again
+
+    def _restart_users(self, udf: str) -> None:
+        """A socket UDF listens again: its tasks' connections died with the old server."""
+        users = sorted(n for n, t in self.config.tasks.items()
+                       if udf in t.udfs and t.enabled and n not in self.refused)
+        for name in users:
+            log(f"task {name}: socket UDF {udf} restarted, restarting the task")
+            tasks.restart(self.api, name)
+        for name, status in tasks.wait_settled(self.api, users, SETTLE_TIMEOUT).items():
+            self.supervisor.forget(name)
+            log(f"task {name}: {status}")
 
     def _watcher(self) -> Watcher | None:
         if not self.settings.dev_mode:
@@ -169,6 +192,9 @@ class Entrypoint:
         reloaded = bool(plan) and plan.config is not self.config
         if plan:
             log(f"dev: changed {shown}")
+            scripts = touched_scripts(changed, home / "udfs", self.config)
+            self.sockets.restart(n for n, s in self.sockets.servers.items()
+                                 if scripts is None or s.udf.script in scripts)
             self._apply(plan)
         else:
             log(f"dev: changed {shown}: no task affected")
@@ -229,6 +255,8 @@ def run(settings: Settings) -> int:
     settings = dataclasses.replace(settings, kapacitord=settings.kapacitord
                                    or binaries.find_kapacitord() or "")
     log(f"{settings.config_json}: {len(config.udfs)} UDF(s), {len(config.tasks)} task(s)")
+    for note in config.notes:
+        log(f"{settings.config_json}: warning: {note}")
     problem = container.unwritable(settings.dirs())
     if problem:
         print(f"entrypoint: {problem}", file=sys.stderr, flush=True)
@@ -240,6 +268,9 @@ def run(settings: Settings) -> int:
     except auth.AuthError as exc:
         print(f"entrypoint: invalid credentials: {exc}", file=sys.stderr, flush=True)
         return 2
+    except SocketUdfError as exc:
+        print(f"entrypoint: {exc}", file=sys.stderr, flush=True)
+        return 2
     try:
         container.wait_for_influxdb(settings.influxdb_url, settings.influxdb_wait)
         entrypoint.boot()
@@ -249,9 +280,11 @@ def run(settings: Settings) -> int:
     except container.Unreachable as exc:
         log(f"giving up: {exc}")
         return 1
-    except (ApiError, OSError) as exc:  # OSError: kapacitord stopped answering
+    except (ApiError, OSError, SocketUdfError) as exc:  # OSError: kapacitord stopped answering
         log(f"giving up: {exc}")
         return _stop(entrypoint) or 1
+    finally:
+        entrypoint.sockets.stop_all()
     status = _stop(entrypoint)
     log(f"kapacitord stopped with status {status}")
     return status

@@ -55,6 +55,7 @@ class Settings:
     check_interval: float
     hostname: str = "localhost"
     influxdb_wait: float = 300.0
+    socket_dir: Path | None = None  # socket UDFs; None: a private temporary directory
     results_url: str = ""  # where influxDBOut writes, if not InfluxDB: a buffer that retries
 
     def dirs(self) -> tuple[Path, Path]:
@@ -85,5 +86,6 @@ class Settings:
             # The official image's default: the name Kapacitor reports is the container's.
             hostname=env.get("KAPACITOR_HOSTNAME") or env.get("HOSTNAME") or socket.gethostname(),
             influxdb_wait=float(env.get("INFLUXDB_WAIT") or 300.0),
+            socket_dir=_path(env.get("KAPACITOR_SOCKET_DIR")),
             results_url=env.get("INFLUXDB_RESULTS_URL", ""),
         )

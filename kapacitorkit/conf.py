@@ -7,7 +7,7 @@ the configuration the image ships.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -49,16 +49,28 @@ def render_udf_functions(functions: Iterable[UdfFunction]) -> str:
     return "\n".join(lines)
 
 
+def render_subscriptions(subscriptions: Mapping[str, Sequence[str]]) -> str:
+    """[influxdb.subscriptions] of the InfluxDB cluster: database = [retention policies]."""
+    if not subscriptions:
+        return ""
+    lines = ["  [influxdb.subscriptions]"]
+    lines += [f"    {_q(db)} = [{', '.join(_q(rp) for rp in rps)}]"
+              for db, rps in subscriptions.items()]
+    return "\n".join(lines) + "\n"
+
+
 def render(functions: Iterable[UdfFunction], *, data_dir: str, http_bind: str = ":9092",
            influxdb_url: str = "", hostname: str = "localhost", log_level: str = "INFO",
            snapshot_interval: str = "1m", auth: str = "off", results_url: str = "",
+           subscriptions: Mapping[str, Sequence[str]] | None = None,
            template: Path = TEMPLATE) -> str:
     """The whole kapacitor.conf; InfluxDB is enabled only when a URL is given.
 
     auth: "off"; "on" (Kapacitor's user store, every HTTP request authenticated); or
     "users" (the user store without HTTP authentication, to create the first user).
     results_url: where influxDBOut writes (a retrying buffer in front of InfluxDB); default
-    InfluxDB itself.
+    InfluxDB itself. subscriptions: what InfluxDB forwards to Kapacitor (database ->
+    retention policies); none: subscriptions are off, points are written to Kapacitor.
     """
     if auth not in ("off", "on", "users"):
         raise ValueError(f"auth: {auth!r} is not off, on or users")
@@ -73,5 +85,7 @@ def render(functions: Iterable[UdfFunction], *, data_dir: str, http_bind: str = 
         influxdb_enabled="true" if influxdb_url else "false",
         influxdb_url=influxdb_url or "http://localhost:8086",
         results_url=results_url or influxdb_url or "http://localhost:8086",
+        disable_subscriptions="false" if subscriptions else "true",
+        subscriptions=render_subscriptions(subscriptions or {}),
         udf_functions=render_udf_functions(functions),
     )

@@ -56,7 +56,7 @@ BAD = {
     "bad udf name": (mutated("udfs.0.name", "9lives"), "udfs[0].name:"),
     "env not strings": (mutated("udfs.0.env", {"A": 1}), "udfs[0].env.A: expected a string"),
     "enabled not bool": (mutated("tasks.0.enabled", "yes"), "tasks[0].enabled:"),
-    "no dbrps": (mutated("tasks.0.dbrps", []), "tasks[0].dbrps: needs at least 1"),
+    "dbrp not an object": (mutated("tasks.0.dbrps", ["telemetry"]), "tasks[0].dbrps[0]:"),
     "list var": (mutated("tasks.0.vars.a", [1]), "tasks[0].vars.a:"),
     "var bad type": (mutated("tasks.0.vars.e", {"type": "date", "value": 1}),
                      "tasks[0].vars.e.type:"),

@@ -25,7 +25,8 @@ import pytest
 
 from kapacitorkit.conf import UdfFunction
 from localstack.kapacitord import udf_function
-from tests.testbed import ROOT, wait_for
+from localstack.polling import wait_for
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.kapacitor
 DBRPS = [{"db": "mydb", "rp": "myrp"}]

@@ -29,6 +29,24 @@ EXPECTED = {
         'too_hot: {"humidity": 40, "sensor": "office", "temperature": 27.5}',
         'too_hot: {"humidity": 20, "sensor": "office", "temperature": 26}',
     ],
+    # EII's layout: both classifiers as socket UDFs the entrypoint starts; outside [20, 25]
+    # °C, then humidity above 25 %.
+    "eii_socket_udfs": [
+        'point_classifier_results: {"humidity": 40, "sensor": "office", "temperature": 27.5}',
+        'point_classifier_results: {"humidity": 80, "sensor": "cellar", "temperature": 14}',
+    ],
+    # EII's data path: the points go to InfluxDB only and reach the tasks by subscription; the
+    # results land in a database of their own.
+    "influxdb_subscription": [
+        'machine_predictions: {"air_temperature": 298.1, "failure_probability": 0, "machine": '
+        '"mill-1", "prediction": 0, "process_temperature": 308.6, "product_type": 1, '
+        '"rotational_speed": 1551, "tool_wear": 0, "torque": 42.8}',
+        'machine_predictions: {"air_temperature": 303, "failure_probability": 0.9098900756270001,'
+        ' "machine": "mill-2", "prediction": 1, "process_temperature": 311, "product_type": 0, '
+        '"rotational_speed": 1250, "tool_wear": 220, "torque": 68}',
+        'uncomfortable: {"humidity": 40, "sensor": "office", "temperature": 27.5}',
+        'uncomfortable: {"humidity": 80, "sensor": "cellar", "temperature": 14}',
+    ],
 }
 
 
@@ -40,7 +58,8 @@ def test_sample_runs_with_one_command(sample, kapacitor_bin):
     done = subprocess.run([str(ROOT / "Samples" / sample / "run.sh")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = [ln for ln in done.stdout.splitlines() if ln.startswith(("uncomfortable", "too_"))]
+    measurements = tuple({line.split(":")[0] + ":" for line in EXPECTED[sample]})
+    results = [ln for ln in done.stdout.splitlines() if ln.startswith(measurements)]
     assert sorted(results) == sorted(EXPECTED[sample]), done.stdout[-3000:]
     assert "task(s) executing" in done.stdout
 
