@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,54 @@ from udfkit.options import OptionError, parse_options
 from udfkit.points import PointError
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
-_EOF = object()
-_STOP = object()  # SIGTERM: handle what was read, save the state, exit
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """What the reader split off one read: when it was read, the whole frames, and how many
+    of them are not points (0: the common all-points chunk, passed on without a look)."""
+
+    read_ns: int
+    frames: list[bytes]
+    others: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fatal:
+    """The input cannot be read on: why, for the ErrorResponse that ends the task."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """No more input: handle what was read, save the state, exit."""
+
+    why: str
+
+
+_EOF = End("end of input")
+_STOP = End("SIGTERM")  # from the signal handler
+Item = Frames | Fatal | End
+"""What the reader thread queues for the worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The handler call the worker is inside, for the reader's hang check."""
+
+    started: float  # time.monotonic()
+    name: str  # "handler.method()"
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """The reader's last look at a call: the points finished by then, and since when the
+    call has made no progress."""
+
+    call: Call
+    progress: int
+    since: float
 _READ_SIZE = 1 << 17
 _SMALL_READ = 16384
 _FLUSH_FRAMES = 20_000
@@ -47,6 +94,10 @@ _MIN_KEEPALIVE_INTERVAL = 0.01
 
 class ProtocolError(Exception):
     """Kapacitor sent something this agent cannot take: the task must fail."""
+
+
+_JOIN_LIMIT = 1 << 20
+"""A response this big is written as it is rather than joined with others (a copy)."""
 
 
 class Output:
@@ -64,10 +115,18 @@ class Output:
         self.pending.extend(frames)
 
     def flush(self) -> None:
-        if self.pending:
-            data = b"".join(self.pending)
+        if not self.pending:
+            return
+        if len(self.pending) == 2 and len(self.pending[1]) > _JOIN_LIMIT:  # a big snapshot
+            prefix, data = self.pending
             self.pending.clear()
-            self.send_now(data)
+            with self._lock:
+                framing.write_all(self._fd, prefix)
+                framing.write_all(self._fd, data)
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        self.send_now(data)
 
     def send_now(self, data: bytes, timeout: float = -1) -> None:
         if not self._lock.acquire(timeout=timeout):
@@ -99,7 +158,7 @@ class Agent:
         self.handler = handler_factory()
         self._infd = infd
         self._out = Output(outfd)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._profiling = profiling
@@ -112,9 +171,9 @@ class Agent:
         self._batch: Batch | None = None
         self._vectorised = type(self.handler).is_vectorised()
         self._initialised = False
-        self._busy: tuple[float, str] | None = None  # (monotonic start, "handler.method")
+        self._busy: Call | None = None
         self._progress = 0  # points a run of point() calls has finished
-        self._watch: tuple[tuple[float, str], int, float] | None = None  # reader's last look
+        self._watch: Look | None = None
         self._last_keepalive = 0.0
         self.timeout: float | None = None  # learnt from Kapacitor's keepalive interval
         self.points_in = self.points_out = self.point_errors = 0
@@ -163,38 +222,40 @@ class Agent:
             pass
         return 1
 
-    def _take(self) -> list[Any]:
+    def _take(self) -> list[Item]:
         """Block for one chunk, then take every chunk already waiting (bounded by max_batch)."""
         items = [self._queue.get()]
-        count = len(items[0][1]) if isinstance(items[0], tuple) else 0
+        count = len(items[0].frames) if isinstance(items[0], Frames) else 0
         while count < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             items.append(item)
-            if not isinstance(item, tuple):
+            if not isinstance(item, Frames):
                 break
-            count += len(item[1])
+            count += len(item.frames)
         return items
 
-    def _handle(self, items: list[Any]) -> bool:
+    def _handle(self, items: list[Item]) -> bool:
         """Dispatch drained chunks; True when the input has ended."""
         run: list[bytes] = []
         entry_ns = 0
         for item in items:
-            if item is _EOF or item is _STOP:
+            if isinstance(item, End):
                 self._points(run, entry_ns)
                 return True
-            if isinstance(item, str):
+            if isinstance(item, Fatal):
                 self._points(run, entry_ns)
-                raise ProtocolError(item)
-            read_ns, frames, others = item
-            entry_ns = entry_ns or read_ns
-            if not others:
-                run.extend(frames)
+                raise ProtocolError(item.reason)
+            frames: list[bytes | None] = list(item.frames) if item.others else []
+            entry_ns = entry_ns or item.read_ns
+            if not item.others:
+                run.extend(item.frames)
                 continue
+            item.frames.clear()  # the list above holds them: a big frame is freed once used
             for i, message in enumerate(frames):
+                assert message is not None
                 if framing.frame_kind(message) == POINT:
                     run.append(message)
                     continue
@@ -213,23 +274,23 @@ class Agent:
         try:
             self._read_frames(put)
         except framing.FramingError as exc:
-            put(f"malformed input: {exc}")
+            put(Fatal(f"malformed input: {exc}"))
         except ProtocolError as exc:
-            put(str(exc))
+            put(Fatal(str(exc)))
         except OSError as exc:
-            put(f"read failed: {exc}")
+            put(Fatal(f"read failed: {exc}"))
         except Exception as exc:  # e.g. a broken keepalive: never let the reader die silently
-            put(f"malformed input: {type(exc).__name__}: {exc}")
+            put(Fatal(f"malformed input: {type(exc).__name__}: {exc}"))
         put(_EOF)
 
-    def _read_frames(self, put: Callable[[Any], None]) -> None:
+    def _read_frames(self, put: Callable[[Item], None]) -> None:
         decoder = framing.FrameDecoder()
         while True:
             chunk = os.read(self._infd, min(max(_READ_SIZE, decoder.wanted()), _MAX_READ))
             if not chunk:
                 if decoder.pending:
-                    put(f"truncated input: {decoder.pending} bytes of an incomplete message "
-                        "at end of stream")
+                    put(Fatal(f"truncated input: {decoder.pending} bytes of an incomplete "
+                              "message at end of stream"))
                 return
             frames = decoder.feed(chunk)
             others = decoder.others
@@ -238,7 +299,7 @@ class Agent:
                 others -= len(frames) - len(kept)
                 frames = kept
             if frames:
-                put((time.time_ns(), frames, others))
+                put(Frames(time.time_ns(), frames, others))
             if len(chunk) < _SMALL_READ and self._max_delay > 0:
                 # Kapacitor writes each point with two unbuffered writes. After a
                 # small read, let points gather: fewer wakeups on both sides, and
@@ -275,16 +336,16 @@ class Agent:
         if busy is None:
             self._watch = None
             return None
-        if watch is None or watch[0] is not busy:
-            since = busy[0]  # a call we have not seen yet
-        elif watch[1] != progress:
+        if watch is None or watch.call is not busy:
+            since = busy.started  # a call we have not seen yet
+        elif watch.progress != progress:
             since = now  # it finished points since the last look
         else:
-            since = watch[2]
-        self._watch = (busy, progress, since)
+            since = watch.since
+        self._watch = Look(busy, progress, since)
         if self.timeout is None or now - since <= self.timeout:
             return None
-        return (f"handler {busy[1]} has been running for {now - since:.1f} s without "
+        return (f"handler {busy.name} has been running for {now - since:.1f} s without "
                 f"progress, longer than the UDF timeout ({self.timeout:.1f} s): taken as "
                 "hung, the task must restart")
 
@@ -325,7 +386,7 @@ class Agent:
     @contextlib.contextmanager
     def _inside(self, method: str) -> Iterator[None]:
         """Mark the worker as inside a handler call, for the reader's hang check."""
-        self._busy = (time.monotonic(), f"{self.handler.name}.{method}()")
+        self._busy = Call(time.monotonic(), f"{self.handler.name}.{method}()")
         try:
             yield
         finally:
@@ -465,7 +526,11 @@ class Agent:
 
     def _snapshot(self, _request: udf_pb2.Request) -> None:
         data = self._snapshot_bytes()
-        self._respond(snapshot=udf_pb2.SnapshotResponse(snapshot=data))
+        if len(data) > _JOIN_LIMIT:
+            self._out.flush()
+            self._out.extend([framing.snapshot_response_prefix(len(data)), data])
+        else:
+            self._respond(snapshot=udf_pb2.SnapshotResponse(snapshot=data))
         self._save_state("snapshot", data)
 
     def _snapshot_bytes(self) -> bytes:
