@@ -2,7 +2,7 @@
 # project is installed as a package (pip install -e .): no PYTHONPATH, no sys.path edits.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
-GRPC_TOOLS := grpcio-tools==1.64.3 mypy-protobuf==5.1.0
+GRPC_TOOLS := grpcio-tools==1.64.3
 # 1.64.3 generates protobuf 5.26 code, which every protobuf runtime from 5.26 to 7.x accepts.
 # The oldest and newest 5.x and 6.x runtimes are kept under .cache/ for tests/test_protobuf_compat.py.
 PROTOBUF_COMPAT := 5.26.1 6.33.6
@@ -23,9 +23,14 @@ check: venv  ## about a minute, no set-up: lint, then the tests that start no se
 	$(MAKE) --no-print-directory lint protobuf-compat
 	$(PYTHON) -m pytest -q -m "not server and not docker and not slow"
 
-lint: venv  ## ruff on everything; mypy on udfkit, mlkit, kapacitorkit, entrypoint (pyproject.toml)
+lint: venv udfs/udfkit/udf_pb2.pyi  ## ruff; mypy on udfkit, mlkit, kapacitorkit, entrypoint
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
+
+# udf_pb2's type stub for mypy, generated (mypy-protobuf) and git-ignored like any build output
+udfs/udfkit/udf_pb2.pyi: udfs/udfkit/udf.proto | venv
+	cd udfs/udfkit && PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
+		$(CURDIR)/$(PYTHON) -m grpc_tools.protoc -I. --mypy_out=. udf.proto
 
 deps:  ## everything the demo and the tests need (scripts/setup.sh: apt as root, .venv, kapacitord)
 	bash scripts/setup.sh test
@@ -39,10 +44,10 @@ kapacitor:  ## build (or find cached) kapacitord at the version pinned in tools/
 models: venv  ## retrain every model and rewrite models/manifest.json (deterministic)
 	$(PYTHON) -m mlkit.train all
 
-proto: venv  ## regenerate udfs/udfkit/udf_pb2.py and its type stub udf_pb2.pyi from udf.proto
+proto: venv  ## regenerate udfs/udfkit/udf_pb2.py from udf.proto
 	$(PYTHON) -m pip install --quiet --target .cache/grpc-tools $(GRPC_TOOLS)
 	cd udfs/udfkit && PYTHONPATH=$(CURDIR)/.cache/grpc-tools \
-		PATH=$(CURDIR)/.cache/grpc-tools/bin:$$PATH $(PYTHON) -m grpc_tools.protoc -I. --python_out=. --mypy_out=. udf.proto
+		$(PYTHON) -m grpc_tools.protoc -I. --python_out=. udf.proto
 
 bench: venv  ## throughput and latency figures (not a test)
 	$(PYTHON) bench/agent_throughput.py
