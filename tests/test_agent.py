@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from faultkit import PROBE
+from localstack.polling import wait_for
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
 from tests.conftest import ROOT
 from udfkit import framing, udf_pb2
@@ -205,9 +206,7 @@ def test_socket_mode_serves_several_connections_at_once():
     path = os.path.join(tempfile.mkdtemp(), "mirror.sock")
     server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket", path])
     try:
-        deadline = time.monotonic() + 5
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: os.path.exists(path), 5, 0.05)
         conns = [socket.socket(socket.AF_UNIX) for _ in range(2)]
         clients = []
         for conn in conns:

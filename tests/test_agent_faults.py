@@ -180,9 +180,7 @@ def test_restore_that_raises_gives_a_fresh_handler_not_a_half_restored_one():
 def _socket_server(path: str, **popen) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket",
                                path], **popen)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: os.path.exists(path), 10, 0.05)
     return server
 
 
