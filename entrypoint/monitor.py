@@ -36,6 +36,8 @@ DISK_CAP = 512 << 20
 STALE_AFTER = 60.0
 """The health check distrusts a status file not rewritten for this long."""
 HEALTH_FILE_ENV = "ENTRYPOINT_HEALTH_FILE"
+BUFFER_LIMIT_ENV = "RESULTS_BUFFER_LIMIT"
+"""The results buffer's size (Telegraf's metric_buffer_limit), when there is one."""
 
 
 def status_path(http_bind: str, env: Mapping[str, str] = os.environ) -> Path:
@@ -128,9 +130,13 @@ class Monitor:
     """Problems by key; check() refreshes them and publishes the status file and summary."""
 
     def __init__(self, api: KapacitorApi, data_dir: Path, influxdb_url: str, path: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, buffer_limit: int | None = None) -> None:
         self.api, self.data_dir, self.influxdb_url = api, data_dir, influxdb_url
         self.path, self.clock = path, clock
+        self.buffer_limit = (int(os.environ.get(BUFFER_LIMIT_ENV) or 0) if buffer_limit is None
+                             else buffer_limit)
+        self._written = 0  # points influxDBOut has written, all tasks
+        self._written_at_outage: int | None = None
         self.problems: dict[str, Problem] = {}
         self._writes: dict[str, tuple[int, int]] = {}  # task: (write_errors, points_written)
         self._write_reason: dict[str, str] = {}  # task: kapacitord's last write error
@@ -165,6 +171,7 @@ class Monitor:
         self._condition("disk", disk_problem(self.data_dir))
         if self.influxdb_url:
             self._condition("influxdb", influxdb_problem(self.influxdb_url))
+            self._buffer_overflow()
         now = self.clock()
         for key in [k for k, p in self.problems.items() if now - p.last > HOLD]:
             del self.problems[key]
@@ -176,6 +183,21 @@ class Monitor:
         else:
             self.clear(key)
 
+    def _buffer_overflow(self) -> None:
+        """While InfluxDB is away every result waits in the buffer: more of them than it
+        holds means the oldest are being dropped."""
+        if "influxdb" not in self.problems:
+            self._written_at_outage = None
+            return
+        if self._written_at_outage is None:
+            self._written_at_outage = self._written
+        waiting = self._written - self._written_at_outage
+        if self.buffer_limit and waiting > self.buffer_limit:
+            self.note("buffer", f"results buffer overflowing: {waiting} results written since "
+                      f"InfluxDB became unreachable, it holds {self.buffer_limit} "
+                      f"({BUFFER_LIMIT_ENV}): about {waiting - self.buffer_limit} of the "
+                      "oldest dropped", count=0)
+
     def _task_writes(self, tasks: set[str]) -> None:
         """influxDBOut's counters: new write errors open a problem, points written again
         without new errors close it."""
@@ -183,6 +205,7 @@ class Monitor:
             listed = self.api.tasks("stats")
         except (ApiError, OSError, ValueError):
             return
+        total = 0
         for task in listed:
             name = task.get("id", "")
             if name not in tasks:
@@ -192,6 +215,7 @@ class Monitor:
                 if node.startswith("influxdb_out"):
                     errors += int(stats.get("write_errors", 0))
                     written += int(stats.get("points_written", 0))
+            total += written
             before = self._writes.get(name, (errors, written))
             self._writes[name] = (errors, written)
             new_errors = errors - before[0]
@@ -201,6 +225,7 @@ class Monitor:
                           f"(influxDBOut write_errors): {reason}", new_errors)
             elif written > before[1]:
                 self.clear(f"writes:{name}")
+        self._written = total
 
     def _publish(self, now: float) -> None:
         lines = [p.line() for p in sorted(self.problems.values(), key=lambda p: p.since)]

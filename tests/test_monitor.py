@@ -135,3 +135,19 @@ def test_influxdb_unreachable_is_named(tmp_path, clock):
     mon.check([])
     (line,) = read_status(mon.path, clock.now)
     assert line.startswith("InfluxDB at http://127.0.0.1:9 unreachable")
+
+
+def test_more_results_than_the_buffer_holds_during_an_outage_is_named(tmp_path, clock):
+    api = FakeApi()
+    mon = Monitor(api, tmp_path, "http://127.0.0.1:9", tmp_path / "h.json",
+                  clock=lambda: clock.now, buffer_limit=1000)
+    api.written = 5000
+    mon.check(["anom"])  # InfluxDB gone from here on
+    api.written = 5900
+    mon.check(["anom"])
+    assert not any("overflowing" in line for line in read_status(mon.path, clock.now))
+    api.written = 6200
+    mon.check(["anom"])
+    assert any("results buffer overflowing: 1200 results written since InfluxDB became "
+               "unreachable, it holds 1000 (RESULTS_BUFFER_LIMIT): about 200 of the oldest "
+               "dropped" in line for line in read_status(mon.path, clock.now))
