@@ -73,7 +73,9 @@ def to_ours(document: dict, locate: Callable[[str], Path | None],
         raise EiiError(f"{prefix.rstrip('.')}: expected an object")
     errors.extend(f"{prefix}{k}: unknown key (EII's Kapacitor reads {', '.join(SETTINGS_KEYS)};"
                   f" ours {OUR_KEYS})" for k in settings if k not in SETTINGS_KEYS)
-    tasks, modes, kinds = [], {}, set()
+    tasks: list[dict] = []
+    modes: dict[str, str] = {}
+    kinds: set[str] = set()
     items = settings.get("task")
     if not isinstance(items, list):
         errors.append(f"{prefix}task: expected an array of tasks")

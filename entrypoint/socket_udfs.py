@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from entrypoint.config import Config, Udf
 from entrypoint.log import log
@@ -72,6 +73,10 @@ class Server:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def status(self) -> int | None:
+        """The exit status once the process ended (a negative one: killed by that signal)."""
+        return self.proc.poll() if self.proc is not None else None
 
     def listening(self) -> bool:
         try:
@@ -138,18 +143,19 @@ class SocketUdfs:
                **server.udf.env}
         server.tail.clear()
         # Own session: a terminal's Ctrl-C reaches the entrypoint, which stops us in order.
-        server.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             self._command(server.udf, server.path), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        threading.Thread(target=self._pass_output, args=(server,), daemon=True,
+        server.proc = proc
+        threading.Thread(target=self._pass_output, args=(server, proc.stdout), daemon=True,
                          name=f"socket-udf-{server.udf.name}").start()
         server.healthy_since = self.clock()
-        log(f"socket UDF {server.udf.name}: started (pid {server.proc.pid}) on {server.path}")
+        log(f"socket UDF {server.udf.name}: started (pid {proc.pid}) on {server.path}")
 
     @staticmethod
-    def _pass_output(server: Server) -> None:
+    def _pass_output(server: Server, stream: IO[bytes]) -> None:
         out = sys.stdout
-        for raw in server.proc.stdout:
+        for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             server.tail.append(line)
             out.write(f"udf {server.udf.name}: {line}\n")
@@ -159,7 +165,7 @@ class SocketUdfs:
         deadline = self.clock() + LISTEN_TIMEOUT
         while not server.listening():
             if not server.alive() or self.clock() > deadline:
-                why = ("exited with status " + str(server.proc.returncode) if not server.alive()
+                why = (f"exited with status {server.status()}" if not server.alive()
                        else f"did not listen within {LISTEN_TIMEOUT:g}s")
                 tail = "\n".join(server.tail)
                 raise SocketUdfError(f'socket UDF "{server.udf.name}" (udfs/'
@@ -167,14 +173,15 @@ class SocketUdfs:
             time.sleep(0.05)
 
     def _stop(self, server: Server) -> None:
-        if server.alive():
-            server.proc.send_signal(signal.SIGTERM)
+        proc = server.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                server.proc.wait(timeout=STOP_GRACE)
+                proc.wait(timeout=STOP_GRACE)
             except subprocess.TimeoutExpired:
                 log(f"socket UDF {server.udf.name}: did not stop within {STOP_GRACE:g}s, killing")
-                server.proc.kill()
-                server.proc.wait()
+                proc.kill()
+                proc.wait()
         server.path.unlink(missing_ok=True)
 
     # -- supervision -------------------------------------------------------------------------
@@ -190,7 +197,7 @@ class SocketUdfs:
             if server.restart_at is None:
                 server.failures += 1
                 server.restart_at = now + backoff(server.failures)
-                log(f"socket UDF {name}: exited with status {server.proc.returncode}; "
+                log(f"socket UDF {name}: exited with status {server.status()}; "
                     f"restarting in {backoff(server.failures):g}s "
                     f"(restart #{server.failures})")
             if now >= server.restart_at:
