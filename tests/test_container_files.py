@@ -30,7 +30,8 @@ DASHBOARD = ROOT / "deploy/grafana/dashboards/kapacitor-ml.json"
 DATASOURCE = ROOT / "deploy/grafana/provisioning/datasources/influxdb.yml"
 DASHBOARD_PROVIDER = ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml"
 TICK_DIR = ROOT / "tick_scripts"
-SERVICES = {"influxdb", "kapacitor", "mosquitto", "telegraf", "simulator", "grafana"}
+SERVICES = {"influxdb", "kapacitor", "mosquitto", "telegraf", "simulator", "grafana",
+            "results-buffer"}
 UDFS_HOME = "/opt/kapacitor-udfs"
 
 # The project's data model (fixed by the lead): measurement -> fields.
@@ -278,7 +279,10 @@ def test_kapacitor_service(config: dict[str, Any]) -> None:
     assert kap["read_only"] is True and "/tmp" in kap["tmpfs"]
     assert "kapacitor-data:/var/lib/kapacitor:rw" in kap["volumes"]
     env = kap["environment"]
-    assert env["KAPACITOR_INFLUXDB_0_URLS_0"] == env["INFLUXDB_URL"] == "http://influxdb:8086"
+    assert env["INFLUXDB_URL"] == "http://influxdb:8086"
+    # influxDBOut writes through the results buffer (tests/test_results_buffer.py)
+    assert env["INFLUXDB_RESULTS_URL"] == "http://results-buffer:8186"
+    assert "KAPACITOR_INFLUXDB_0_URLS_0" not in env  # it would bypass the buffer
     assert env["KAPACITOR_INFLUXDB_0_DISABLE_SUBSCRIPTIONS"] == "true"
     assert kap["depends_on"]["influxdb"]["condition"] == "service_healthy"
     assert any(p["target"] == 9092 if isinstance(p, dict) else "9092" in p for p in kap["ports"])

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kapacitorkit.ports import free_port
 from localstack.entrypoint import LocalEntrypoint, make_home
@@ -186,3 +187,22 @@ def test_beyond_the_buffer_the_oldest_results_are_dropped_counted_and_named(bed)
     assert dropped > 0 and stored >= 2000  # the buffer's worth, and what came before
     print(f"\nfigures: buffer 2000, {scores} scores + {alerts} alerts in, InfluxDB stopped "
           f"for the last {16 - 2} s of load: {stored} stored, {dropped} dropped (Telegraf)")
+
+
+def test_compose_sends_results_through_the_buffer() -> None:
+    """The Compose stack runs the configuration tested above, sized as results.conf says."""
+    out = subprocess.run(["docker-compose", "config"], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    buffer, kapacitor = services["results-buffer"], services["kapacitor"]
+    assert buffer["volumes"] == [f"{ROOT}/deploy/telegraf/results.conf:/etc/telegraf/"
+                                 "results.conf:ro"]
+    assert buffer["command"][-1] == "/etc/telegraf/results.conf"
+    assert "influxdb" not in buffer.get("depends_on", {})  # takes results while InfluxDB is away
+    env = kapacitor["environment"]
+    assert env["INFLUXDB_RESULTS_URL"] == "http://results-buffer:8186"
+    assert env["RESULTS_BUFFER_LIMIT"] == buffer["environment"]["RESULTS_BUFFER_LIMIT"]
+    conf = (ROOT / "deploy" / "telegraf" / "results.conf").read_text()
+    assert "metric_buffer_limit = ${RESULTS_BUFFER_LIMIT:-300000}" in conf
+    assert env["RESULTS_BUFFER_LIMIT"] == "300000"
