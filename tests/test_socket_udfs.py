@@ -206,3 +206,35 @@ def test_config_json_declares_socket_in_the_schema():
     bad = json.loads((SAMPLE / "config.json").read_text())
     bad["udfs"][0]["socket"] = "/tmp/temperature_classifier"
     assert "udfs[0].socket: expected true or false, got a string" in cfg.schema_errors(bad)
+
+
+FLAKY = """import socket, sys, time
+path = sys.argv[sys.argv.index("--socket") + 1]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen()
+time.sleep(0.3)
+sys.exit(3)
+"""
+
+
+def test_a_dying_server_is_restarted_at_once_then_with_backoff(tmp_path):
+    (tmp_path / "udfs").mkdir()
+    (tmp_path / "udfs" / "flaky.py").write_text(FLAKY)
+    now = [0.0]
+    sockets = SocketUdfs(tmp_path, sys.executable, clock=lambda: now[0])
+    udf = cfg.Udf("flaky", "flaky.py", "stream", "10s", socket=True)
+    try:
+        sockets.sync(cfg.Config(tmp_path / "config.json", {"flaky": udf}, {}))
+        server = sockets.servers["flaky"]
+        first = server.proc
+        assert wait_for(lambda: not server.alive(), 5)
+        assert sockets.check() == ["flaky"]  # the first restart is immediate
+        assert server.proc is not first and server.failures == 1
+        assert wait_for(lambda: not server.alive(), 5)
+        assert sockets.check() == []  # the second waits a second
+        assert server.failures == 2 and server.restart_at == 1.0
+        now[0] = 1.0
+        assert sockets.check() == ["flaky"]
+    finally:
+        sockets.stop_all()
