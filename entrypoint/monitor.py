@@ -79,10 +79,9 @@ def logfmt(line: str) -> dict[str, str]:
 
 def log_problem(line: str) -> tuple[str, str] | None:
     """(key, what) for a kapacitord log line that reports lost output, else None."""
-    if "no space left on device" in line:
-        return "enospc", f"data volume full: {_short(line)}"
     if "lvl=error" not in line and "state not saved at" not in line:
-        return None
+        return ("enospc", f"data volume full: {_short(line)}") \
+            if "no space left on device" in line.lower() else None
     fields = logfmt(line)
     msg, task, err = fields.get("msg", ""), fields.get("task", "?"), fields.get("err", "")
     if msg == "failed to write points to InfluxDB":
@@ -95,6 +94,8 @@ def log_problem(line: str) -> tuple[str, str] | None:
                                     f" failed: {msg}{': ' + err if err else ''}")
     if "state not saved at" in line:
         return f"state:{task}", f"task {task}: UDF state not saved: {_short(line)}"
+    if "no space left on device" in line.lower():
+        return "enospc", f"data volume full: {_short(line)}"
     return None
 
 

@@ -27,9 +27,10 @@ ALERT = ('ts=2026-12-07T18:40:00.000Z lvl=error msg="failed to marshal alert dat
 def test_log_lines_name_the_task_or_handler():
     assert log_problem(WRITE) == ("write:anom", 'Post "http://127.0.0.1:1/write": dial tcp '
                                                 "127.0.0.1:1: connect: connection refused")
-    assert log_problem(SNAPSHOT)[0] == "enospc"  # a full disk is named as such first
-    assert log_problem(SNAPSHOT.replace("no space left on device", "io error")) == (
-        "snapshot:anom", "task anom: snapshot failed: write kapacitor.db: io error")
+    assert log_problem(SNAPSHOT) == ("snapshot:anom", "task anom: snapshot failed: write "
+                                                       "kapacitor.db: no space left on device")
+    assert log_problem('ts=x lvl=error msg="open failed" err="no space left on device"') == (
+        "enospc", "data volume full: no space left on device")
     key, what = log_problem(ALERT)
     assert key == "alert:log-anomalies"
     assert what == ("alert handler log-anomalies (topic anomalies) failed: failed to marshal "

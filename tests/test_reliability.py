@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -211,3 +214,81 @@ def test_a_restart_after_kapacitor_snapshots_keeps_what_was_learnt_since(stack):
     again.wait_log(r"Kapacitor's \d+-byte snapshot is (an older|the same) state: kept the "
                    r"state loaded from")
     assert spikes_flagged(again, start + len(early) + len(later)) == len(SENSORS)
+
+
+# -- a full data volume ---------------------------------------------------------------------
+
+ALERT_TICK = """
+stream
+    |from()
+        .measurement('environment')
+    |alert()
+        .id('hot:{{ index .Tags "sensor" }}')
+        .crit(lambda: "temperature" > 25.0)
+        .topic('hot')
+"""
+
+
+@pytest.fixture
+def small_volume(tmp_path) -> Path:
+    """A 24 MiB tmpfs as the data volume (mounting needs root, as .ci/run has)."""
+    volume = tmp_path / "data"
+    volume.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(volume)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a small tmpfs for the data volume: {done.stderr.strip()}")
+    yield volume
+    subprocess.run(["umount", "-l", str(volume)], check=False)
+
+
+def fill(volume: Path) -> Path:
+    """Take every free block of the volume (what a runaway log does)."""
+    filler = volume / "filler"
+    with filler.open("wb") as out:
+        chunk = b"\0" * (1 << 20)
+        try:
+            while True:
+                out.write(chunk)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def health(run: LocalEntrypoint) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-m", "entrypoint.health"], env=run._env,
+                          capture_output=True, text=True, timeout=30)
+    return done.returncode, done.stdout
+
+
+def test_a_full_data_volume_turns_health_unhealthy_naming_the_cause(stack, small_volume):
+    st = stack({"anom": ADS_TICK, "hot": ALERT_TICK})
+    cfg = config({"anom": "ads_model"}, snapshot_interval="1s")
+    cfg["tasks"].append({"name": "hot", "tick_script": "hot.tick", "type": "stream",
+                         "dbrps": DBRPS, "udfs": [], "enabled": True})
+    cfg["alert_handlers"] = [{"id": "hot-log", "topic": "hot", "kind": "log",
+                              "options": {"path": "alerts/hot.log"}}]
+    run = st.start(cfg)
+    run.wait_tasks(["anom", "hot"])
+    start = int(time.time()) - 10_000
+    write_env(run, learning_points(100, seed=4), start)
+    assert wait_for(lambda: health(run)[0] == 0, 20), health(run)[1]
+
+    filler = fill(small_volume)
+    write_env(run, [("s01", 30.0), ("s02", 31.0)], start + 5000)  # two alerts to log
+    assert wait_for(lambda: "alert handler hot-log" in health(run)[1], 20), health(run)[1]
+    code, said = health(run)
+    assert code == 1
+    assert re.search(rf"unhealthy: data volume {re.escape(str(small_volume))} nearly full: "
+                     r"0\.\d MiB free of 24 MiB \(since ", said), said
+    assert re.search(r"unhealthy: alert handler hot-log \(topic hot\) failed: .*no space left "
+                     r"on device", said), said
+    assert wait_for(lambda: "task anom: UDF state not saved" in health(run)[1], 10), \
+        health(run)[1]
+    assert run.api.task("anom")["executing"] and run.api.task("hot")["executing"]
+    assert re.search(r"entrypoint: health: \d problem\(s\): ", run.log_text())
+    print(f"\nfigures: health with the volume full:\n{said}")
+
+    filler.unlink()
+    assert wait_for(lambda: "nearly full" not in health(run)[1], 10), health(run)[1]
