@@ -66,7 +66,7 @@ def write_conf(config: Config, settings: Settings, auth: str = "off",
     return str(path)
 
 
-LOSS_MARKS = re.compile(r"lvl=error|no space left on device|state not saved at")
+LOSS_MARKS = re.compile(r"lvl=error|no space left on device|state not saved at", re.IGNORECASE)
 """Cheap pre-filter of kapacitord's output for entrypoint.monitor.log_problem."""
 
 
