@@ -160,10 +160,11 @@ def test_eii_file_as_it_is_gets_running_tasks(form, kapacitor_bin, influxdb, tmp
 def test_the_migrated_file_runs_without_the_warning(kapacitor_bin, influxdb, tmp_path):
     home = make_home(tmp_path)
     shutil.copy(SAMPLE / "point_classifier.tick", home / "config")
-    old = tmp_path / "eii.json"
+    old = home / "config" / "eii.json"
     old.write_text(json.dumps(WRAPPED))
     done = subprocess.run([sys.executable, "-m", "entrypoint", "migrate", str(old)],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
     (home / "config" / "config.json").write_text(done.stdout)
     entry = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb.url)
     try:
