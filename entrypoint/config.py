@@ -74,7 +74,7 @@ class Config:
     udfs: dict[str, Udf]
     tasks: dict[str, Task]
     alert_handlers: tuple[AlertHandler, ...] = ()
-    snapshot_interval: str = "10s"  # Kapacitor's [task] snapshot-interval (see config.schema.json)
+    snapshot_interval: str = "30s"  # Kapacitor's [task] snapshot-interval (see config.schema.json)
     notes: tuple[str, ...] = ()  # warnings to show once, e.g. that the file is in EII's format
     ingest: str = ingest_path.WRITES  # how points reach the stream tasks (entrypoint/ingest.py)
 
