@@ -65,20 +65,10 @@ class AdsModel(Handler):
 
     def points(self, points):
         self.detector.forget(self.groups.expire())
-        kept, slots, times, values = [], [], [], []
-        field, slot_of = self.field, self.groups.slot
-        for point in points:
-            try:
-                value = number(point, field, MAX_MAGNITUDE)
-            except PointError as exc:
-                self.reject(point, str(exc))
-                continue
-            kept.append(point)
-            slots.append(slot_of(point.group, point.time))
-            times.append(point.time)
-            values.append(value)
+        kept, values = self._values(points)
+        slots = self.groups.slots([p.group for p in kept], [p.time for p in kept])
         try:
-            scored = self.detector.score_and_learn(slots, times, values)
+            scored = self.detector.score_and_learn(slots, [p.time for p in kept], values)
         except Exception as exc:  # the state of these series may be half-updated: they restart
             self._start_over(kept, slots, exc)
             return []
@@ -86,6 +76,26 @@ class AdsModel(Handler):
         if scored.periods:
             return self._with_periods(kept, scored.periods)
         return kept
+
+    def _values(self, points: list) -> tuple[list, list[float]]:
+        """The points with a usable value and their values; the others are rejected, each
+        with the reason udfkit.points.number gives. The common case, a double field within
+        range, takes no per-point call."""
+        field = self.field
+        values = [p.fieldsDouble.get(field) for p in points]
+        if None in values or not all(-MAX_MAGNITUDE <= v <= MAX_MAGNITUDE for v in values):
+            kept, good = [], []
+            for point, value in zip(points, values, strict=True):
+                try:
+                    if value is None or not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+                        value = number(point, field, MAX_MAGNITUDE)
+                except PointError as exc:
+                    self.reject(point, str(exc))
+                    continue
+                kept.append(point)
+                good.append(value)
+            return kept, good
+        return points, values
 
     def _start_over(self, kept: list, slots: list[int], exc: Exception) -> None:
         reason = f"ads_model: {type(exc).__name__}: {exc} (these series start over)"

@@ -467,17 +467,13 @@ class FleetDetector:
             block_max = np.where(used[..., None], views, -np.inf).max(axis=1)
         self.part[slots] = np.maximum(self.part[slots], block_max)
         about = views - self._shift(slots)[:, None]
-        sums, squares = self.part_sum[slots], self.part_sq[slots]
-        for j in range(width):  # one point after another: the same sums however split
-            d = about[:, j]
-            if width == 1:
-                sums += d
-                squares += d**2
-            else:
-                keep = used[:, j, None]
-                sums += np.where(keep, d, 0.0)
-                squares += np.where(keep, d**2, 0.0)
-        self.part_sum[slots], self.part_sq[slots] = sums, squares
+        rows = np.arange(len(slots))
+        # running sums one point after another (cumsum is sequential): the same sums however
+        # the stream was split; each series takes its sum at its last consumed point
+        sums = np.cumsum(np.concatenate([self.part_sum[slots][:, None], about], axis=1), axis=1)
+        squares = np.cumsum(np.concatenate([self.part_sq[slots][:, None], about**2], axis=1),
+                            axis=1)
+        self.part_sum[slots], self.part_sq[slots] = sums[rows, consumed], squares[rows, consumed]
         self.part_n[slots] += consumed
         self.seen[slots] += consumed
         full = slots[self.part_n[slots] == BLOCK]

@@ -74,6 +74,18 @@ def frame_point_response(point_bytes: bytes) -> bytes:
     return _point_prefix(n) + point_bytes
 
 
+_SNAPSHOT_TAG = encode_varint(4 << 3 | 2)  # Response.snapshot
+_SNAPSHOT_BYTES_TAG = encode_varint(1 << 3 | 2)  # SnapshotResponse.snapshot
+
+
+def snapshot_response_prefix(n: int) -> bytes:
+    """Frame length and tags of a Response{snapshot} carrying n bytes of state: the state
+    follows as it is, so a large snapshot is written without being copied into a message."""
+    inner = _SNAPSHOT_BYTES_TAG + encode_varint(n)
+    outer = _SNAPSHOT_TAG + encode_varint(len(inner) + n) + inner
+    return encode_varint(len(outer) + n) + outer
+
+
 def frame_kind(message: bytes) -> int:
     """The oneof field number of a Request or Response, read from its first tag (0 if empty)."""
     if not message:

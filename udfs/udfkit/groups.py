@@ -24,7 +24,7 @@ class GroupTable:
         if forget_after_ns < 0:
             raise ValueError(f"forget_after must be >= 0, got {forget_after_ns}")
         self.forget_after = forget_after_ns  # 0: never forget
-        self.slots: dict[str, int] = {}
+        self.by_group: dict[str, int] = {}
         self.keys: list[str | None] = []  # by slot; None: free
         self.last_ns: list[int] = []  # by slot
         self.free: list[int] = []
@@ -33,7 +33,7 @@ class GroupTable:
         self._undated: list[int] = []
 
     def __len__(self) -> int:
-        return len(self.slots)
+        return len(self.by_group)
 
     @property
     def capacity(self) -> int:
@@ -47,7 +47,7 @@ class GroupTable:
             for undated in self._undated:
                 self.last_ns[undated] = max(self.last_ns[undated], time_ns)
             self._undated.clear()
-        slot = self.slots.get(group)
+        slot = self.by_group.get(group)
         if slot is None:
             slot = self._assign(group)
         if time_ns > self.last_ns[slot]:
@@ -55,6 +55,22 @@ class GroupTable:
             if time_ns > self.now_ns:
                 self.now_ns = time_ns
         return slot
+
+    def slots(self, groups: list[str], times: list[int]) -> list[int]:
+        """slot() of each group and time, in one call (for vectorised handlers)."""
+        if self._undated and times:
+            self.slot(groups[0], times[0])
+        find, last, out = self.by_group.get, self.last_ns, []
+        for group, time_ns in zip(groups, times, strict=True):
+            slot = find(group)
+            if slot is None:
+                slot = self._assign(group)
+            if time_ns > last[slot]:
+                last[slot] = time_ns
+            out.append(slot)
+        if times:
+            self.now_ns = max(self.now_ns, max(times))
+        return out
 
     def _assign(self, group: str) -> int:
         if self.free:
@@ -65,7 +81,7 @@ class GroupTable:
             slot = len(self.keys)
             self.keys.append(group)
             self.last_ns.append(-(2**63))
-        self.slots[group] = slot
+        self.by_group[group] = slot
         return slot
 
     def expire(self) -> list[int]:
@@ -79,7 +95,7 @@ class GroupTable:
         gone = [slot for slot, key in enumerate(self.keys)
                 if key is not None and self.last_ns[slot] < horizon]
         for slot in gone:
-            del self.slots[self.keys[slot]]  # type: ignore[arg-type]
+            del self.by_group[self.keys[slot]]  # type: ignore[arg-type]
             self.keys[slot] = None
         self.free.extend(reversed(gone))
         return gone
@@ -101,13 +117,13 @@ class GroupTable:
         keys, last = state["keys"], state["last_ns"]
         assert isinstance(keys, list) and isinstance(last, list)
         table.keys, table.last_ns = [str(k) for k in keys], [int(t) for t in last]
-        table.slots = {key: slot for slot, key in enumerate(table.keys)}
+        table.by_group = {key: slot for slot, key in enumerate(table.keys)}
         table.now_ns = table._swept_ns = int(state.get("now_ns", max(table.last_ns, default=0)))
         return table
 
     def add(self, groups: Iterable[str]) -> list[int]:
         """Slots for groups restored without their last times: they count as seen at the
         time of the next point the table sees."""
-        slots = [self.slots[g] if g in self.slots else self._assign(g) for g in groups]
+        slots = [self.by_group[g] if g in self.by_group else self._assign(g) for g in groups]
         self._undated.extend(slots)
         return slots

@@ -86,15 +86,22 @@ def _binary(data: bytes) -> tuple[dict[str, Any], memoryview]:
     return envelope, state
 
 
-def pack_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def pack_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytearray:
     """A JSON header and named arrays, each as its raw bytes (dtype and shape in the
-    header), in one buffer."""
+    header), in one buffer (each array copied once)."""
     import numpy as np
 
     specs = [[name, a.dtype.str, list(a.shape)] for name, a in arrays.items()]
     head = json.dumps({"header": header, "arrays": specs}, separators=(",", ":")).encode()
-    return b"".join([_LENGTH.pack(len(head)), head,
-                     *(np.ascontiguousarray(a).tobytes() for a in arrays.values())])
+    start = _LENGTH.size + len(head)
+    out = bytearray(start + sum(a.nbytes for a in arrays.values()))
+    out[:start] = _LENGTH.pack(len(head)) + head
+    offset = start
+    for a in arrays.values():
+        target = np.frombuffer(out, dtype=a.dtype, count=a.size, offset=offset)
+        np.copyto(target.reshape(a.shape), a)
+        offset += a.nbytes
+    return out
 
 
 def unpack_arrays(data: bytes | memoryview) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -1,0 +1,218 @@
+"""ads_model as a fleet feeds it: one point per series per tick, series interleaved, one task.
+
+    python bench/fleet.py [--series 10,1000,10000,100000] [--ticks 30] [--full 1000]
+                          [--churn 1000000]
+
+Per series count, over stdio (the code path kapacitord drives): ads_model is warmed past
+learning (learn + 2 ticks, not timed), then `ticks` ticks are timed; the mirror UDF gets
+the same points in the same run, as the baseline. Printed: points/s of each and their ratio,
+RSS per series (the UDF's resident set after the feed, less its size after Init, per
+series), and the time the task waits for a snapshot and for a restore of the whole state,
+with its size. `--full`: the same for series fed past `history` (4,096 points each), the
+memory bound. `--churn`: that many distinct series over the run, 1,000 live at any time
+(each sends 4 points, forget_after 10 s of its own time): RSS along the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stdio_driver import handshake
+
+from udfkit import framing, udf_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_700_000_000 * 10**9
+TICK = 10**9
+SNAPSHOT, RESTORE = 4, 5  # Request/Response oneof numbers
+
+
+@dataclass
+class Fleet:
+    """Series of one task: their points per tick, as framed requests."""
+
+    series: int
+    offset: int = 0  # the first series' number (the churn feed moves it)
+
+    def templates(self) -> list[udf_pb2.Point]:
+        points = []
+        for s in range(self.offset, self.offset + self.series):
+            p = udf_pb2.Point(name="environment", database="telemetry",
+                              retentionPolicy="autogen", group=f"host=h{s}")
+            p.tags["host"] = f"h{s}"
+            p.dimensions.append("host")
+            points.append(p)
+        return points
+
+    def ticks(self, first: int, count: int, seed: int = 0) -> Iterator[bytes]:
+        """The framed points of ticks first .. first + count - 1, one tick per item."""
+        rng = np.random.default_rng(seed + first)
+        templates = self.templates()
+        level = 20 + (np.arange(self.series) % 17)
+        for tick in range(first, first + count):
+            values = (level + rng.normal(0, 0.5, self.series)).tolist()
+            parts = []
+            for p, v in zip(templates, values, strict=True):
+                p.time = T0 + tick * TICK
+                p.fieldsDouble["value"] = v
+                parts.append(framing.frame_point_response(p.SerializeToString()))
+            yield b"".join(parts)
+
+
+class Udf:
+    """A UDF process driven over stdio: feed points and count them back, ask for state."""
+
+    def __init__(self, script: str, options: dict | None = None) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-u", f"udfs/{script}"], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        self.decoder = framing.FrameDecoder(max_frame=1 << 31)
+        self.fd = self.proc.stdout.fileno()
+        self.request(handshake(options), kind=2)
+
+    def feed(self, chunks: Iterator[bytes] | list[bytes], expected: int) -> float:
+        """Seconds from the first byte written to the last of `expected` points back."""
+        writer = threading.Thread(target=self._write, args=(chunks,), daemon=True)
+        start = time.perf_counter()
+        writer.start()
+        seen = 0
+        while seen < expected:
+            data = os.read(self.fd, 1 << 20)
+            if not data:
+                raise RuntimeError(f"UDF closed its output after {seen} of {expected} points")
+            seen += sum(framing.frame_kind(f) == framing.POINT for f in self.decoder.feed(data))
+        seconds = time.perf_counter() - start
+        writer.join()
+        return seconds
+
+    def _write(self, chunks: Iterator[bytes] | list[bytes]) -> None:
+        for chunk in chunks:
+            self.proc.stdin.write(chunk)
+        self.proc.stdin.flush()
+
+    def request(self, frame: bytes, kind: int) -> tuple[bytes, float]:
+        """Send one request; the response of that kind and how long it took."""
+        start = time.perf_counter()
+        self.proc.stdin.write(frame)
+        self.proc.stdin.flush()
+        while True:
+            for message in self.decoder.feed(os.read(self.fd, 1 << 22)):
+                if framing.frame_kind(message) == kind:
+                    return bytes(message), time.perf_counter() - start
+
+    def snapshot(self) -> tuple[bytes, float]:
+        request = framing.frame(udf_pb2.Request(
+            snapshot=udf_pb2.SnapshotRequest()).SerializeToString())
+        message, seconds = self.request(request, SNAPSHOT)
+        return udf_pb2.Response.FromString(message).snapshot.snapshot, seconds
+
+    def restore(self, data: bytes) -> float:
+        request = framing.frame(udf_pb2.Request(
+            restore=udf_pb2.RestoreRequest(snapshot=data)).SerializeToString())
+        message, seconds = self.request(request, RESTORE)
+        assert udf_pb2.Response.FromString(message).restore.success
+        return seconds
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        while os.read(self.fd, 1 << 20):
+            pass
+        self.proc.wait(timeout=60)
+
+
+def fleet_row(series: int, ticks: int, warm: int, label: str = "") -> None:
+    fleet = Fleet(series)
+    warmup = list(fleet.ticks(0, warm))
+    timed = list(fleet.ticks(warm, ticks))
+    ads, mirror = Udf("ads_model.py"), Udf("mirror.py")
+    base = ads.rss_kib()
+    ads.feed(warmup, series * warm)
+    ads_s = ads.feed(timed, series * ticks)
+    rss = ads.rss_kib()
+    mirror_s = mirror.feed(timed, series * ticks)
+    mirror.close()
+    data, snap_s = ads.snapshot()
+    ads.close()
+    fresh = Udf("ads_model.py")
+    restore_s = fresh.restore(data)
+    fresh.close()
+    n = series * ticks
+    print(f"{label or series:>10,}  {n / ads_s:>9,.0f}  {n / mirror_s:>9,.0f}  "
+          f"{ads_s and mirror_s / ads_s:>6.0%}  {(rss - base) / series:>9.2f}  "
+          f"{rss / 1024:>7.0f}  {snap_s:>7.2f}  {restore_s:>7.2f}  {len(data) / 2**20:>8.1f}",
+          flush=True)
+
+
+def churn_row(distinct: int, live: int = 1000, life: int = 4) -> None:
+    """`distinct` series over the run, `live` at a time, each sending `life` points."""
+    ads = Udf("ads_model.py", {"forget_after": 10 * TICK})
+    per_tick = live // life
+    ticks = distinct // per_tick
+    samples = []
+
+    def chunks() -> Iterator[bytes]:
+        for tick in range(ticks):
+            first = max(0, tick - life + 1) * per_tick  # the series alive at this tick
+            yield from Fleet(min(tick + 1, life) * per_tick, first).ticks(tick, 1)
+
+    expected = sum(min(t + 1, life) * per_tick for t in range(ticks))
+    sampler = threading.Thread(target=lambda: _sample(ads, samples), daemon=True)
+    sampler.start()
+    seconds = ads.feed(chunks(), expected)
+    samples.append(ads.rss_kib())
+    ads.close()
+    tenth = samples[len(samples) // 10:]
+    print(f"churn: {distinct:,} series, {live:,} live: {expected / seconds:,.0f} points/s "
+          f"(feed built on the fly); RSS MiB at 10%/50%/100% of the run "
+          f"{tenth[0] / 1024:.0f} / {samples[len(samples) // 2] / 1024:.0f} / "
+          f"{samples[-1] / 1024:.0f} (max after 10%: {max(tenth) / 1024:.0f})")
+
+
+def _sample(udf: Udf, into: list[int]) -> None:
+    while udf.proc.poll() is None:
+        try:
+            into.append(udf.rss_kib())
+        except OSError:
+            return
+        time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", default="10,1000,10000,100000")
+    parser.add_argument("--ticks", type=int, default=30)
+    parser.add_argument("--full", type=int, default=1000,
+                        help="series fed past history (0: skip)")
+    parser.add_argument("--churn", type=int, default=1_000_000, help="0: skip")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.series.split(",")]
+    print(f"== ads_model for a fleet, over stdio: one point per series per tick; "
+          f"{args.ticks} ticks timed after {64 + 2} of learning")
+    print(f"{'series':>10}  {'ads pts/s':>9}  {'mirror':>9}  {'ratio':>6}  "
+          f"{'KiB/series':>9}  {'RSS MiB':>7}  {'snap s':>7}  {'restore':>7}  {'snap MiB':>8}")
+    for series in counts:
+        ticks = max(args.ticks, 200_000 // series) if series < 1000 else args.ticks
+        fleet_row(series, ticks, 64 + 2)
+    if args.full:
+        fleet_row(args.full, args.ticks, 4096 + 64, label=f"{args.full} full")
+    if args.churn:
+        churn_row(args.churn)
+
+
+if __name__ == "__main__":
+    main()
