@@ -125,6 +125,7 @@ class MeasuredUdf:
     def wait(self, timeout: float) -> ChildExit:
         """Wait for the UDF to exit; at the deadline kill it (returncode None)."""
         proc, timed_out = self.client.proc, False
+        assert proc is not None  # spawned above
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -170,10 +171,14 @@ def _error_response(client: UdfClient) -> str:
 def _set(point: udf_pb2.Point, field: str, value) -> udf_pb2.Point:
     for values in (point.fieldsDouble, point.fieldsInt, point.fieldsString, point.fieldsBool):
         values.pop(field, None)
-    if value is None:
-        return point
-    {str: point.fieldsString, bool: point.fieldsBool, int: point.fieldsInt}.get(
-        type(value), point.fieldsDouble)[field] = value
+    if isinstance(value, str):
+        point.fieldsString[field] = value
+    elif isinstance(value, bool):
+        point.fieldsBool[field] = value
+    elif isinstance(value, int):
+        point.fieldsInt[field] = value
+    elif value is not None:
+        point.fieldsDouble[field] = value
     return point
 
 

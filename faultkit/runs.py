@@ -198,7 +198,7 @@ def run_points(kap: LocalKapacitord, collector: Collector, udf: str, good: int, 
     _compare(run, collector.points[f"/{tag}/clean"], collector.points[f"/{tag}/faulty"], udf)
     run.deaths = len(re.findall(rf"encountered error[^\n]*task={tag}_",
                                 kap.log_text()))
-    faulty_stop = _stop_counts(kap.log_text(), udf, task=f"{tag}_faulty")
+    faulty_stop = _stop_counts(kap.log_text(), udf).get(f"{tag}_faulty")
     run.bad_counted = faulty_stop[0] if faulty_stop else -1
     for kind in ("clean", "faulty"):
         kap.api.delete_task(f"{tag}_{kind}")
@@ -218,13 +218,13 @@ _STOP = re.compile(r"(?P<udf>\w+) (?P<task>[\w.-]+)/\S+: stopped: (?P<in>\d+) po
                    r"(?P<out>\d+) out, (?P<failed>\d+) failed")
 
 
-def _stop_counts(log: str, udf: str, task: str = "") -> tuple[int, int, int] | dict:
-    """The UDF's own counts from its stop line: (failed, in, out) for one task, or all."""
+def _stop_counts(log: str, udf: str) -> dict[str, tuple[int, int, int]]:
+    """The UDF's own counts from its stop lines: (failed, in, out) by task."""
     found = {}
     for match in _STOP.finditer(log):
         if match["udf"] == udf:
             found[match["task"]] = (int(match["failed"]), int(match["in"]), int(match["out"]))
-    return found.get(task, ()) if task else found
+    return found
 
 
 def _compare(run: PointsRun, clean: list[dict], faulty: list[dict], udf: str) -> None:

@@ -31,7 +31,7 @@ def point_requests(points: Iterable[udf_pb2.Point]) -> list[Request]:
 
 def read_points(client: UdfClient, n: int, timeout: float = 10.0) -> list[udf_pb2.Point]:
     """The next `n` points the UDF answers; an ErrorResponse instead raises AssertionError."""
-    out = []
+    out: list[udf_pb2.Point] = []
     while len(out) < n:
         resp = client.recv(timeout)
         if resp.WhichOneof("message") == "point":
