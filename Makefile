@@ -23,7 +23,7 @@ check: venv  ## about a minute, no set-up: lint, then the tests that start no se
 	$(MAKE) --no-print-directory lint protobuf-compat
 	$(PYTHON) -m pytest -q -m "not server and not docker and not slow"
 
-lint: venv udfs/udfkit/udf_pb2.pyi  ## ruff; mypy on udfkit, mlkit, kapacitorkit, entrypoint
+lint: venv udfs/udfkit/udf_pb2.pyi  ## ruff; mypy on the packages (pyproject.toml [tool.mypy])
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
 
