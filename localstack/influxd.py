@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -41,12 +40,10 @@ bind-address = "127.0.0.1:{free_port()}"
   enabled = false
 """)
         super().__init__([binary, "-config", str(conf)], work / "influxd.log")
-        deadline = time.monotonic() + 30
-        while not self._ping():
-            if time.monotonic() > deadline or not self.alive():
-                self.stop()
-                raise RuntimeError(f"influxd did not start:\n{self.log_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_for(lambda: not self.alive() or self._ping(), 30)
+        if not (self.alive() and self._ping()):
+            self.stop()
+            raise RuntimeError(f"influxd did not start:\n{self.log_text()[-2000:]}")
 
     def _ping(self) -> bool:
         try:
