@@ -139,8 +139,10 @@ class Entrypoint:
                 changed = watcher.changes()
                 if changed:
                     watcher = self._dev_changes(changed, watcher)
+            waiting = self._socket_users(self.sockets.down())
             for name, error, when in self.server.failed_tasks():
-                self.supervisor.failed(name, error, when)
+                if name not in waiting:  # those restart once their socket UDF is back
+                    self.supervisor.failed(name, error, when)
             self.monitor.lines(self.server.lines_of_loss())
             for name in self.sockets.check():
                 self._restart_users(name)
@@ -154,13 +156,22 @@ class Entrypoint:
         log(f"kapacitord exited on its own with status {status}")
         return status or 1  # never 0: whatever runs us must start us again
 
+    def _socket_users(self, udfs: set[str]) -> set[str]:
+        """The enabled tasks Kapacitor accepted that call one of these (socket) UDFs."""
+        return {n for n, t in self.config.tasks.items()
+                if t.enabled and n not in self.refused and udfs & set(t.udfs)}
+
     def _restart_users(self, udf: str) -> None:
-        """A socket UDF listens again: its tasks' connections died with the old server."""
-        users = sorted(n for n, t in self.config.tasks.items()
-                       if udf in t.udfs and t.enabled and n not in self.refused)
+        """A socket UDF listens again: its tasks' connections died with the old server. (Until
+        then they are not restarted: Kapacitor 1.8.6 panics stopping a task whose socket UDF
+        was missing when it started.)"""
+        users = sorted(self._socket_users({udf}))
         for name in users:
             log(f"task {name}: socket UDF {udf} restarted, restarting the task")
-            tasks.restart(self.api, name)
+            try:
+                tasks.restart(self.api, name)
+            except OSError as exc:
+                log(f"task {name}: restart failed: {exc}")
         for name, status in tasks.wait_settled(self.api, users, SETTLE_TIMEOUT).items():
             self.supervisor.forget(name)
             log(f"task {name}: {status}")
@@ -195,6 +206,9 @@ class Entrypoint:
             scripts = touched_scripts(changed, home / "udfs", self.config)
             self.sockets.restart(n for n, s in self.sockets.servers.items()
                                  if scripts is None or s.udf.script in scripts)
+            for name in sorted(plan.restart & self._socket_users(self.sockets.down())):
+                log(f"dev: task {name}: waits for its socket UDF to start again")
+                plan.restart.discard(name)
             self._apply(plan)
         else:
             log(f"dev: changed {shown}: no task affected")

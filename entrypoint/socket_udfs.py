@@ -66,6 +66,7 @@ class Server:
     udf: Udf
     path: Path
     proc: subprocess.Popen | None = None
+    reader: threading.Thread | None = None  # passes its output on, keeps the last lines
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
     failures: int = 0
     restart_at: float | None = None
@@ -117,13 +118,17 @@ class SocketUdfs:
             self._wait_listening(server)
 
     def restart(self, names: Iterable[str]) -> None:
-        """Stop and start these servers now (their code changed); wait until they listen."""
+        """Stop and start these servers now (their code changed) and wait until they listen;
+        one that does not is logged and left to check()'s restarts (a file being edited)."""
         for name in names:
             server = self.servers[name]
             log(f"socket UDF {name}: restarting")
             self._stop(server)
             self._start(server)
-            self._wait_listening(server)
+            try:
+                self._wait_listening(server)
+            except SocketUdfError as exc:
+                log(str(exc))
 
     def stop_all(self) -> None:
         for server in self.servers.values():
@@ -147,8 +152,9 @@ class SocketUdfs:
             self._command(server.udf, server.path), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         server.proc = proc
-        threading.Thread(target=self._pass_output, args=(server, proc.stdout), daemon=True,
-                         name=f"socket-udf-{server.udf.name}").start()
+        server.reader = threading.Thread(target=self._pass_output, args=(server, proc.stdout),
+                                         daemon=True, name=f"socket-udf-{server.udf.name}")
+        server.reader.start()
         server.healthy_since = self.clock()
         log(f"socket UDF {server.udf.name}: started (pid {proc.pid}) on {server.path}")
 
@@ -165,6 +171,8 @@ class SocketUdfs:
         deadline = self.clock() + LISTEN_TIMEOUT
         while not server.listening():
             if not server.alive() or self.clock() > deadline:
+                if server.reader is not None:  # its last words, e.g. a traceback
+                    server.reader.join(1.0)
                 why = (f"exited with status {server.status()}" if not server.alive()
                        else f"did not listen within {LISTEN_TIMEOUT:g}s")
                 tail = "\n".join(server.tail)
@@ -185,6 +193,10 @@ class SocketUdfs:
         server.path.unlink(missing_ok=True)
 
     # -- supervision -------------------------------------------------------------------------
+    def down(self) -> set[str]:
+        """The socket UDFs whose server is not running now."""
+        return {name for name, server in self.servers.items() if not server.alive()}
+
     def check(self) -> list[str]:
         """Restart servers that died (backoff as for tasks); the names now listening again."""
         back = []

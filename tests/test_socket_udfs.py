@@ -238,3 +238,25 @@ def test_a_dying_server_is_restarted_at_once_then_with_backoff(tmp_path):
         assert sockets.check() == ["flaky"]
     finally:
         sockets.stop_all()
+
+
+@pytest.mark.kapacitor
+@pytest.mark.influxdb
+def test_dev_mode_survives_a_broken_edit_and_recovers_when_fixed(sample_entry, influxdb):
+    home, start = sample_entry
+    entry = start(DEV_MODE="true")
+    entry.wait_log("DEV_MODE: watching")
+    script = home / "udfs" / "humidity_classifier.py"
+    good = script.read_text()
+    script.write_text("def broken(:\n" + good)
+    entry.wait_log(r'socket UDF "humidity_classifier" \(udfs/humidity_classifier.py\) exited '
+                   r"with status 1:(.|\n)*SyntaxError")
+    assert entry.proc.poll() is None, "the entrypoint must keep running"
+    assert "dev: task point_classifier: waits for its socket UDF" in entry.log_text()
+    script.write_text(good + "# fixed\n")
+    # back by DEV_MODE's restart or by the supervisor's, whichever comes first; then its task
+    entry.wait_log(r"(UDF code changed|humidity_classifier restarted), restarting(.|\n)*"
+                   r"task point_classifier: executing", 30)
+    write(entry, [("office", 29.0, 60.0)])
+    assert wait_for(lambda: results(influxdb) == [("office", 29.0, 60.0)], 20), \
+        entry.log_text()[-3000:]
