@@ -26,10 +26,9 @@ from pathlib import Path
 from entrypoint.settings import url_from_bind
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import PortInUse, ensure_free, free_port
+from localstack import ROOT
 from localstack.influxd import LocalInfluxd, query, series_rows, subscribed, write
 from localstack.kapacitord import find_kapacitord
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def influx_ready(url: str, db: str) -> None:

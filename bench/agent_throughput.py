@@ -23,10 +23,9 @@ from pathlib import Path
 
 from stdio_driver import drive, framed_points, handshake
 
+from localstack import ROOT
 from udfkit import udf_pb2
 from udfkit.client import UdfClient
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_points(n: int) -> list[udf_pb2.Point]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from localstack import ROOT
 from mlkit.nab import (
     NAB_DIR,
     FileScore,
@@ -36,7 +37,6 @@ from mlkit.nab import (
 )
 from mlkit.nabdata import load_series, load_windows
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "out" / "nab"
 REFERENCE = Path(__file__).with_name("nab_reference.json")
 SCORE_DECIMALS = 1  # the figures are compared as printed

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localstack import ROOT
 from udfkit import framing, udf_pb2
 from udfkit.client import init_request
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

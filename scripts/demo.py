@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kapacitorkit.api import KapacitorApi
 from kapacitorkit.ports import free_port
+from localstack import ROOT
 from localstack.influxd import LocalInfluxd
 from localstack.kapacitord import kapacitor_bin_dir
 from mlkit.ads import AdsConfig
@@ -29,8 +30,6 @@ from simulator import generate
 from simulator.evaluate import evaluate
 from simulator.publish import HttpSink, run_fast
 from simulator.truth import GroundTruth, labelled_run
-
-ROOT = Path(__file__).resolve().parent.parent
 
 DB = "telemetry"
 
