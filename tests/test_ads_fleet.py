@@ -155,3 +155,62 @@ def test_state_of_another_history_or_window_is_refused_by_name() -> None:
 def test_state_memory_per_series_with_history_full() -> None:
     """The arrays one series holds (the issue's bound: 16 KiB with `history` full)."""
     assert FleetDetector().nbytes_per_series() <= 16 * 1024
+
+
+def explained(values: np.ndarray, **settings: float) -> list:
+    """The explanation of each alert of a series."""
+    scored = SeriesDetector(**settings).score_and_learn(golden.times(len(values)), values)
+    return [scored.explanations[k] for k in scored.alerts]
+
+
+def steady(n: int = 3000, seed: int = 0) -> np.ndarray:
+    """One block of noise around 50, repeated: nothing new once seen."""
+    return 50 + np.resize(np.random.default_rng(seed).normal(0, 1.0, 64), n)
+
+
+def alternating(n: int = 3000) -> np.ndarray:
+    """Values swinging 45 to 55 about a steady mean of 50: a level inside that swing moves
+    only the short mean."""
+    return 50 + 5 * np.resize([1.0, -1.0], n) + \
+        np.resize(np.random.default_rng(0).normal(0, 0.3, 64), n)
+
+
+def level(at: float):
+    quiet = np.resize(np.random.default_rng(1).normal(0, 0.3, 64), 100)
+    return lambda x: x.__setitem__(slice(2000, 2100), at + quiet)
+
+
+@pytest.mark.parametrize(("view", "base", "inject"), [
+    ("spike_up", steady, lambda x: x.__setitem__(2000, x[2000] + 30)),
+    ("spike_down", steady, lambda x: x.__setitem__(2000, x[2000] - 30)),
+    ("level_up", alternating, level(53)),
+    ("level_down", alternating, level(47)),
+    ("volatility", steady, lambda x: x.__setitem__(
+        slice(2000, 2100), 50 + np.resize([-2.8, 2.8], 100))),
+    ("stuck", steady, lambda x: x.__setitem__(slice(2000, 2100), 50.2)),
+])
+def test_each_view_explains_the_anomaly_built_for_it(view: str, base, inject) -> None:
+    values = base()
+    inject(values)
+    (why,) = explained(values)
+    assert why.view == view
+    assert why.sigma >= AdsConfig.min_sigma
+    assert why.normal_low < why.normal_high
+    if view == "spike_up":
+        assert why.normal_high < values[2000] and 46 < why.normal_low < 50 < why.normal_high < 54
+    if view == "spike_down":
+        assert values[2000] < why.normal_low
+    if view in ("level_up", "level_down"):  # the short mean's range, about 50
+        assert 49 < why.normal_low < 50 < why.normal_high < 51
+    if view == "volatility":  # the steps' range
+        assert why.normal_low == 0 and why.normal_high < 2 * 2.8
+
+
+def test_a_period_carries_the_explanation_of_its_highest_point() -> None:
+    values = steady()
+    values[2000] += 6  # scores under 1 (a clipped score ties)
+    values[2003] += 11
+    scored = SeriesDetector(min_gap=0).score_and_learn(golden.times(3000), values)
+    (period,) = scored.periods.values()
+    assert scored.scores[2000] < scored.scores[2003] == period.max_score < 1
+    assert period.explanation == scored.explanations[2003]

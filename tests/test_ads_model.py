@@ -153,8 +153,14 @@ def test_anomaly_task_writes_scores_and_periods_to_influxdb(kapacitord, influxdb
     messages = logged()
     alert = kap.api.alert_events("anomalies").get("temperature_anomaly:s1")
     assert alert and alert["level"] == "OK", alert
-    assert re.fullmatch(r"s1: temperature \d+\.\d\d looks anomalous \(score [01]\.\d\d; 0\.50 "
-                        r"and above is anomalous\)", messages[0]), messages
+    said = re.fullmatch(r"s1: temperature (\d+\.\d), a spike (\d+\.\d) deviations above its "
+                        r"normal range (\d+\.\d)\u2013(\d+\.\d) \(score [01]\.\d\d\)", messages[0])
+    assert said, messages
+    value, sigma, low, high = map(float, said.groups())
+    assert low < high < value and float(sigma) >= 4  # the spike left the range it names
+    stored_why = influxdb.query("SELECT anomaly_view, normal_high FROM anomaly_scores "
+                                "WHERE anomaly_start = true", "telemetry")
+    assert [r["anomaly_view"] for r in stored_why] == ["spike_up"]
     assert re.fullmatch(r"s1: temperature back to normal after (a single anomalous reading|"
                         r"\d+ s of anomalous readings) \(highest score [01]\.\d\d\)",
                         messages[1]), messages

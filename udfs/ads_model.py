@@ -8,7 +8,11 @@ that opens an anomalous period also carries `anomaly_start=true` (the alert)
 unless the group alerted less than `min_gap` points before (with `confirm` > 1,
 once the period has that many anomalous points or sets a new record); when the
 period closes, one extra point with `period_start`, `period_end` and `max_score`
-follows, so a TICKscript can route it with isPresent("period_end"). A group that
+follows, so a TICKscript can route it with isPresent("period_end"). Every anomalous
+point, and each period (for its highest-scoring point), says what was seen:
+`anomaly_view` (spike_up, spike_down, level_up, level_down, volatility, stuck),
+`anomaly_sigma` (how many of the view's recent deviations from its mean) and the
+normal range left, `normal_low` to `normal_high`, in the field's unit. A group that
 sent nothing for `forget_after` (of the points' own time) is forgotten.
 """
 
@@ -111,6 +115,8 @@ class AdsModel(Handler):
             point.fieldsBool[flag_field] = flag
         for k in scored.alerts:
             kept[k].fieldsBool["anomaly_start"] = True
+        for k, why in scored.explanations.items():
+            _explain(kept[k], why)
 
     def _with_periods(self, kept: list, periods: dict) -> list:
         """Scored points in input order, each closed period right after the point closing it."""
@@ -127,6 +133,8 @@ class AdsModel(Handler):
         closed.fieldsInt["period_end"] = period.end_ns
         closed.fieldsDouble["duration_s"] = (period.end_ns - period.start_ns) / 1e9
         closed.fieldsDouble["max_score"] = period.max_score
+        if period.explanation is not None:
+            _explain(closed, period.explanation)
         return closed
 
     def state(self) -> bytes:
@@ -145,6 +153,14 @@ class AdsModel(Handler):
     def _restore_series_states(self, groups: dict[str, Any]) -> None:
         for slot, series_state in zip(self.groups.add(groups), groups.values(), strict=True):
             self.detector.load_series_state(slot, series_state)
+
+
+def _explain(point, why) -> None:
+    """The fields that say what an anomalous point or period was seen as."""
+    point.fieldsString["anomaly_view"] = why.view
+    point.fieldsDouble["anomaly_sigma"] = why.sigma
+    point.fieldsDouble["normal_low"] = why.normal_low
+    point.fieldsDouble["normal_high"] = why.normal_high
 
 
 if __name__ == "__main__":

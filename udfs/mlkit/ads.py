@@ -72,12 +72,30 @@ RUN_MARGIN = 1.0
 MOMENTS = 1 + 2 * VIEWS  # count, sums, sums of squares
 
 
+class Explanation(NamedTuple):
+    """What an anomalous point was seen as: the view that went furthest beyond its range,
+    how many of that view's deviations it lay from the view's recent mean, and the normal
+    range it left, in the field's unit (the short mean's range for level views, the step
+    size's for volatility, the value's otherwise)."""
+
+    view: str  # a View's name, lower case: spike_up, ..., stuck
+    sigma: float
+    normal_low: float
+    normal_high: float
+
+
+SIGMA_CAP = 1e9
+"""anomaly_sigma of a view that had not varied at all (no deviation to count in)."""
+
+
 class Period(NamedTuple):
-    """A closed anomalous period: first and last anomalous point, highest score."""
+    """A closed anomalous period: first and last anomalous point, highest score, and the
+    explanation of the point with that score."""
 
     start_ns: int
     end_ns: int
     max_score: float
+    explanation: Explanation | None = None
 
 
 @dataclass
@@ -88,6 +106,7 @@ class Scored:
     anomalous: list[bool] = field(default_factory=list)
     alerts: list[int] = field(default_factory=list)  # positions that raised an alert
     periods: dict[int, Period] = field(default_factory=dict)  # position that closed a period
+    explanations: dict[int, Explanation] = field(default_factory=dict)  # anomalous points
 
 
 @dataclass
@@ -98,6 +117,7 @@ class FleetScored:
     anomalous: np.ndarray
     alerts: list[int] = field(default_factory=list)
     periods: dict[int, Period] = field(default_factory=dict)
+    explanations: dict[int, Explanation] = field(default_factory=dict)  # anomalous points
 
 
 @dataclass
@@ -126,7 +146,7 @@ class AlertState:
     """The alert state machine of one series while it is in or near an anomalous period
     (a series with none of these has no AlertState)."""
 
-    open: list[Any] | None = None  # [start_ns, last_ns, max_score]
+    open: list[Any] | None = None  # [start_ns, last_ns, max_score, explanation of it]
     quiet: int = 0  # normal points since the open period's last anomalous one
     pending: Pending | None = None
     watch: Watch | None = None
@@ -136,16 +156,19 @@ class AlertState:
         return self.open is None and self.pending is None and self.watch is None
 
     def step(self, config: AdsConfig, flag: bool, record: bool, score: float, t: int,
-             high: np.ndarray, since_alert: int) -> tuple[bool, Period | None]:
+             high: np.ndarray, since_alert: int, why: Explanation | None = None
+             ) -> tuple[bool, Period | None]:
         """One scored point; since_alert counts it. Returns (alerts here, period closed)."""
         alert, closed = False, None
         if flag:
             self.quiet = 0
             if self.open is None:
-                self.open = [t, t, score]
+                self.open = [t, t, score, why]
                 if since_alert > config.min_gap:
                     self.pending = Pending(0, 0, high.tolist())
             else:
+                if score > self.open[2]:
+                    self.open[3] = why
                 self.open[1], self.open[2] = t, max(self.open[2], score)
             pending = self.pending
             if pending is not None:
@@ -178,7 +201,9 @@ class AlertState:
 
     def to_json(self) -> list[Any]:
         watch, pending = self.watch, self.pending
-        return [self.open, self.quiet,
+        opened = None if self.open is None else \
+            [*self.open[:3], None if self.open[3] is None else list(self.open[3])]
+        return [opened, self.quiet,
                 None if pending is None else [pending.flagged, pending.age, pending.high],
                 None if watch is None else [watch.low, watch.high, watch.age, watch.since,
                                             watch.rows]]
@@ -186,7 +211,7 @@ class AlertState:
     @classmethod
     def from_json(cls, data: list[Any]) -> AlertState:
         opened, quiet, pending, watch = data
-        return cls(None if opened is None else list(opened), int(quiet),
+        return cls(None if opened is None else _open_period(opened), int(quiet),
                    None if pending is None else Pending(int(pending[0]), int(pending[1]),
                                                         _floats(pending[2])),
                    None if watch is None else Watch(float(watch[0]), float(watch[1]),
@@ -412,16 +437,20 @@ class FleetDetector:
         quiet = np.flatnonzero(~tracked)
         out.scores[at[quiet][inside[quiet]]] = scores[quiet][inside[quiet]]
         self.since_alert[s[quiet]] += consumed[rows[quiet]]
-        for q in np.flatnonzero(tracked).tolist():
+        tracked_rows = np.flatnonzero(tracked)
+        if not len(tracked_rows):
+            return
+        why = _explain(tracked_rows, views, high, beyond, ratio, deviation, self.scale[s])
+        for i, q in enumerate(tracked_rows.tolist()):
             r = int(rows[q])
             n = int(consumed[r])
             consumed[r], relearn[r] = self._track(
                 int(s[q]), at[q, :n], times, flags[q, :n].tolist(), records[q, :n].tolist(),
-                scores[q, :n], high[q], views[q, :n], out)
+                scores[q, :n], high[q], views[q, :n], out, [w[i, :n].tolist() for w in why])
 
     def _track(self, slot: int, at: np.ndarray, times: np.ndarray, flags: list[bool],
                records: list[bool], scores: np.ndarray, high: np.ndarray, views: np.ndarray,
-               out: FleetScored) -> tuple[int, bool]:
+               out: FleetScored, why: list[list[Any]]) -> tuple[int, bool]:
         """The alert state machine over one series' segment, point by point. Returns how
         many points it took, and whether a change became the new normal at the last."""
         cfg = self.config
@@ -435,8 +464,12 @@ class FleetDetector:
             pos = positions[k]
             out.scores[pos], out.anomalous[pos] = score_list[k], flag
             since += 1
+            explanation = None
+            if flag:
+                explanation = out.explanations[pos] = Explanation(
+                    View(why[0][k]).name.lower(), why[1][k], why[2][k], why[3][k])
             alert, closed = state.step(cfg, flag, records[k], score_list[k], stamps[k],
-                                       high[k], since)
+                                       high[k], since, explanation)
             if alert:
                 out.alerts.append(pos)
                 since, watched_from = 0, k
@@ -588,7 +621,7 @@ class FleetDetector:
             squares += row**2
         self.part_sum[slot], self.part_sq[slot] = sums, squares
         self._load_tail(slot, [float(x) for x in d["tail"]], [float(x) for x in d["steps"]])
-        state = AlertState(None if not d["open"] else list(d["open"]), int(d["quiet"]))
+        state = AlertState(None if not d["open"] else _open_period(d["open"]), int(d["quiet"]))
         if d["watch"]:
             low, high, age, since, watch_rows = d["watch"]
             state.watch = Watch(float(low), float(high), int(age), _floats(since),
@@ -625,7 +658,7 @@ class SeriesDetector:
         the same results as one call per point."""
         scored = self.fleet.score_and_learn(np.zeros(len(values), dtype=np.int64), ts, values)
         return Scored(scored.scores.tolist(), scored.anomalous.tolist(), scored.alerts,
-                      scored.periods)
+                      scored.periods, scored.explanations)
 
     def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
         """Timestamps of the points that raised an alert (the detector learns them)."""
@@ -642,6 +675,13 @@ class SeriesDetector:
         return det
 
 
+def _open_period(saved: list[Any]) -> list[Any]:
+    """An open period from JSON (states of format 3 have no explanation)."""
+    why = saved[3] if len(saved) > 3 and saved[3] is not None else None
+    return [int(saved[0]), int(saved[1]), float(saved[2]),
+            None if why is None else Explanation(str(why[0]), *map(float, why[1:]))]
+
+
 def _compatible(saved: AdsConfig, config: AdsConfig | None) -> AdsConfig:
     """The settings to continue a saved state with: `config`, if its arrays fit."""
     if config is None:
@@ -651,6 +691,28 @@ def _compatible(saved: AdsConfig, config: AdsConfig | None) -> AdsConfig:
             raise ValueError(f"the saved state has {name} {getattr(saved, name)}, the task "
                              f"{getattr(config, name)}: it cannot continue with another")
     return config
+
+
+def _explain(rows: np.ndarray, views: np.ndarray, high: np.ndarray, beyond: np.ndarray,
+             ratio: np.ndarray, deviation: np.ndarray, scale: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each point of the series `rows`: the view furthest beyond its range among those
+    beyond it, its deviation in the view's standard deviations, and the normal range left."""
+    furthest = np.where(beyond[rows], ratio[rows], -np.inf).argmax(axis=2)
+    pick = furthest[..., None]
+    dev = np.take_along_axis(deviation[rows], pick, axis=2)[..., 0]
+    unit = np.take_along_axis(np.broadcast_to(scale[rows][:, None], deviation[rows].shape),
+                              pick, axis=2)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma = np.clip(np.where(unit > 0, dev / unit, SIGMA_CAP), -SIGMA_CAP, SIGMA_CAP)
+    h = high[rows]
+    level = (furthest == View.LEVEL_UP) | (furthest == View.LEVEL_DOWN)
+    steps = furthest == View.VOLATILITY
+    low = np.where(level, -h[..., View.LEVEL_DOWN], -h[..., View.SPIKE_DOWN])
+    top = np.where(level, h[..., View.LEVEL_UP], h[..., View.SPIKE_UP])
+    low = np.where(steps, 0.0, low)
+    top = np.where(steps, h[..., View.VOLATILITY], top)
+    return furthest, sigma, low, top
 
 
 def _by_length(lengths: np.ndarray) -> Iterator[np.ndarray]:
