@@ -36,18 +36,49 @@ def read_script(task: Task) -> str:
         raise ScriptUnreadable(f"cannot read {task.tick_path}: {reason}") from exc
 
 
+def definition(task: Task) -> dict[str, Any]:
+    """What Kapacitor is asked to hold for the task: script, dbrps, type and typed vars."""
+    script = read_script(task)
+    task_vars = {k: kapacitor_var(v) for k, v in task.vars.items()}
+    task_vars.update(shard.task_vars(script))  # KAPACITOR_SHARD: entrypoint/shard.py
+    return {"script": script, "dbrps": [{"db": db, "rp": rp} for db, rp in task.dbrps],
+            "type": task.type, "vars": task_vars}
+
+
 def define(api: KapacitorApi, task: Task) -> None:
     """Create or replace the task, disabled: enabling is a separate step we can report on.
 
     An unreadable TICKscript raises ScriptUnreadable before Kapacitor is asked, so the
     definition Kapacitor has stays as it was.
     """
-    script = read_script(task)
-    task_vars = {k: kapacitor_var(v) for k, v in task.vars.items()}
-    task_vars.update(shard.task_vars(script))  # KAPACITOR_SHARD: entrypoint/shard.py
-    api.define_task(task.name, script,
-                    [{"db": db, "rp": rp} for db, rp in task.dbrps], task_type=task.type,
-                    vars=task_vars, enabled=False)
+    want = definition(task)
+    api.define_task(task.name, want["script"], want["dbrps"], task_type=want["type"],
+                    vars=want["vars"], enabled=False)
+
+
+def running_unchanged(api: KapacitorApi, task: Task) -> bool:
+    """Whether Kapacitor already runs exactly this definition, enabled.
+
+    After a restart on the same volume, kapacitord starts its stored enabled tasks before its
+    HTTP API listens. Redefining them (disable, then enable) would drop every point written
+    in between: a shard router's buffered points arrive at that very moment (docs/scaling.md).
+    """
+    try:
+        have = api.task(task.name)
+    except ApiError:
+        return False
+    want = definition(task)
+
+    def typed(vars_: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        return {k: (v.get("type"), v.get("value")) for k, v in vars_.items()}
+
+    def dbrps(items: Iterable[Mapping[str, str]]) -> list[tuple[str, str]]:
+        return sorted((d.get("db", ""), d.get("rp", "")) for d in items)
+
+    return (have.get("status") == "enabled" and have.get("script") == want["script"]
+            and have.get("type") == want["type"]
+            and typed(have.get("vars") or {}) == typed(want["vars"])
+            and dbrps(have.get("dbrps") or []) == dbrps(want["dbrps"]))
 
 
 def restart(api: KapacitorApi, name: str) -> str:
@@ -98,6 +129,8 @@ def start(api: KapacitorApi, tasks: Iterable[Task], timeout: float = 30.0) -> di
     failed: dict[str, str] = {}
     for task in tasks:
         try:
+            if task.enabled and running_unchanged(api, task):
+                continue
             define(api, task)
         except (ApiError, ScriptUnreadable) as exc:
             failed[task.name] = f"{REFUSED}{exc}"
