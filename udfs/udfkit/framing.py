@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from typing import cast
 
-MAX_FRAME_BYTES = 256 << 20
-"""A length above this is taken as garbage rather than a message (Kapacitor has no limit)."""
+MAX_FRAME_BYTES = 1 << 31
+"""A length above this is taken as garbage rather than a message (Kapacitor has no limit).
+The largest real message is a Restore of a fleet's state: ads_model holds about 10.5 KiB per
+series with `history` full, so 100,000 such series restore about 1 GiB."""
 
 # Field numbers of the Request/Response oneof: the first tag of a frame.
 INFO, INIT, KEEPALIVE, SNAPSHOT, RESTORE, ERROR = 1, 2, 3, 4, 5, 6
