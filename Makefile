@@ -52,6 +52,7 @@ proto: venv  ## regenerate udfs/udfkit/udf_pb2.py from udf.proto
 bench: venv  ## throughput and latency figures (not a test)
 	$(PYTHON) bench/agent_throughput.py
 	$(PYTHON) bench/udf_throughput.py
+	$(PYTHON) bench/fleet.py
 
 nab: venv  ## ads_model's NAB corpus figures and two references; fails only below bench/nab_reference.json
 	$(PYTHON) bench/nab_score.py
