@@ -26,7 +26,8 @@ READY_TIMEOUT = 60.0
 
 def refusals(config: config_json.Config, settings: Settings, kapacitord: str) -> dict[str, str]:
     """Kapacitor's own error for each task it will not define (empty: all accepted)."""
-    sockets = SocketUdfs(settings.home, settings.udf_python)  # asked for Info at start
+    sockets = SocketUdfs(settings.home, settings.udf_python,  # kapacitord asks them for Info
+                         env=settings.udf_env())
     with tempfile.TemporaryDirectory(prefix="entrypoint-check-") as tmp:
         port = free_port()
         scratch = dataclasses.replace(

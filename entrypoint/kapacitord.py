@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import queue
 import re
 import signal
@@ -27,13 +26,8 @@ from kapacitorkit.conf import UdfFunction, render
 
 
 def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
-    """One [udf.functions.NAME] per declared UDF, run by UDF_PYTHON from <home>/udfs/.
-
-    MODELS_DIR defaults to <home>/models so the ML UDFs find their models in any layout;
-    UDF_STATE_DIR (<data dir>/udf-state) is where stateful UDFs save their state at stop.
-    """
-    models = os.environ.get("MODELS_DIR") or str(settings.home / "models")
-    state = {"UDF_STATE_DIR": str(settings.data_dir / "udf-state")} if settings.data_dir else {}
+    """One [udf.functions.NAME] per declared UDF, run by UDF_PYTHON from <home>/udfs/ with
+    settings.udf_env() (a socket UDF: the socket its server listens on)."""
     functions = []
     for udf in config.udfs.values():
         if udf.socket:  # the entrypoint runs its server (entrypoint/socket_udfs.py)
@@ -43,7 +37,7 @@ def udf_functions(config: Config, settings: Settings) -> list[UdfFunction]:
             functions.append(UdfFunction(udf.name, socket=str(path), timeout=udf.timeout))
             continue
         script = settings.home / "udfs" / udf.script
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **state, **udf.env}
+        env = {**settings.udf_env(), **udf.env}
         functions.append(UdfFunction(udf.name, prog=settings.udf_python,
                                      args=("-u", str(script), "--mode", udf.mode, *udf.args),
                                      timeout=udf.timeout, env=env))

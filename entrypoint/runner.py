@@ -46,7 +46,8 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 class Entrypoint:
     def __init__(self, settings: Settings, config: config_json.Config) -> None:
-        self.sockets = SocketUdfs(settings.home, settings.udf_python, settings.socket_dir)
+        self.sockets = SocketUdfs(settings.home, settings.udf_python, settings.socket_dir,
+                                  settings.udf_env())
         self.settings = dataclasses.replace(settings, socket_dir=self.sockets.directory)
         self.config = config
         self.credentials = auth.from_env()

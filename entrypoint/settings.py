@@ -58,6 +58,16 @@ class Settings:
     socket_dir: Path | None = None  # socket UDFs; None: a private temporary directory
     results_url: str = ""  # where influxDBOut writes, if not InfluxDB: a buffer that retries
 
+    def udf_env(self) -> dict[str, str]:
+        """What every UDF process gets besides its own `env`, process and socket UDFs alike.
+
+        MODELS_DIR defaults to <home>/models so the ML UDFs find their models in any layout;
+        UDF_STATE_DIR (<data dir>/udf-state) is where stateful UDFs save their state at stop.
+        """
+        models = os.environ.get("MODELS_DIR") or str(self.home / "models")
+        state = {"UDF_STATE_DIR": str(self.data_dir / "udf-state")} if self.data_dir else {}
+        return {"PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models, **state}
+
     def dirs(self) -> tuple[Path, Path]:
         """The conf and data directories; ValueError while one is unset (`run` refuses to start
         then, naming the option, before anything calls this)."""

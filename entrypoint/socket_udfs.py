@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -90,8 +90,10 @@ class SocketUdfs:
     """The socket UDF servers of the running config.json."""
 
     def __init__(self, home: Path, python: str, configured_dir: Path | None = None,
+                 env: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.home, self.python, self.clock = home, python, clock
+        self.env = dict(env or {})  # Settings.udf_env(): what process UDFs get too
         self.directory, self._owned = private_dir(configured_dir)
         self.servers: dict[str, Server] = {}
 
@@ -143,9 +145,7 @@ class SocketUdfs:
                 *udf.args]
 
     def _start(self, server: Server) -> None:
-        models = os.environ.get("MODELS_DIR") or str(self.home / "models")
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MODELS_DIR": models,
-               **server.udf.env}
+        env = {**os.environ, **self.env, **server.udf.env}
         server.tail.clear()
         # Own session: a terminal's Ctrl-C reaches the entrypoint, which stops us in order.
         proc = subprocess.Popen(

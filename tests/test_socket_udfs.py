@@ -156,6 +156,9 @@ def test_servers_listen_first_in_a_private_dir_come_back_and_stop(sample_entry, 
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert directory.stat().st_uid == os.getuid()
     assert stat.S_IMODE(found["humidity_classifier"][1].stat().st_mode) == 0o660
+    environ = Path(f"/proc/{found['humidity_classifier'][0]}/environ").read_bytes().split(b"\0")
+    # the environment process UDFs get
+    assert {e.split(b"=")[0] for e in environ} >= {b"MODELS_DIR", b"UDF_STATE_DIR"}
 
     write(entry, [("office", 22.0, 40.0), ("office", 27.5, 40.0), ("office", 26.0, 20.0),
                   ("cellar", 14.0, 80.0)])
