@@ -108,14 +108,14 @@ class SocketUdfs:
     # -- start and stop ----------------------------------------------------------------------
     def sync(self, config: Config) -> None:
         """Run exactly the socket UDFs `config` declares, each listening, before kapacitord
-        starts: changed or removed ones stop, new ones start. Raises SocketUdfError."""
+        starts: changed or removed ones stop, new (or dead) ones start. Raises SocketUdfError."""
         wanted = {u.name: u for u in config.udfs.values() if u.socket}
         for name in [n for n, s in self.servers.items() if wanted.get(n) != s.udf]:
             self._stop(self.servers.pop(name))
         for name, udf in wanted.items():
-            if name not in self.servers:
-                self.servers[name] = Server(udf, self.path(name))
-                self._start(self.servers[name])
+            server = self.servers.setdefault(name, Server(udf, self.path(name)))
+            if not server.alive():
+                self._start(server)
         for server in self.servers.values():
             self._wait_listening(server)
 
@@ -151,7 +151,7 @@ class SocketUdfs:
         proc = subprocess.Popen(
             self._command(server.udf, server.path), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        server.proc = proc
+        server.proc, server.restart_at = proc, None
         server.reader = threading.Thread(target=self._pass_output, args=(server, proc.stdout),
                                          daemon=True, name=f"socket-udf-{server.udf.name}")
         server.reader.start()
