@@ -138,7 +138,9 @@ class AdsModel(Handler):
         return closed
 
     def state(self) -> bytes:
-        """Binary: the live groups' detector arrays, their keys and last times in the header."""
+        """Binary: the live groups' detector arrays, their keys and last times in the header
+        (idle groups are forgotten first)."""
+        self.detector.forget(self.groups.expire())
         live = self.groups.live()
         return self.detector.to_bytes(live, {"groups": self.groups.state()})
 

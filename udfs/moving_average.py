@@ -45,11 +45,10 @@ class MovingAverage(Handler):
 
     def point(self, point):
         value = number(point, self.field)
-        for gone in self.groups.expire():
-            self.windows[gone] = None
         slot = self.groups.slot(point.group, point.time)
         if slot == len(self.windows):
             self.windows.append(None)
+        self._forget_idle()
         window = self.windows[slot]
         if window is None:
             window = self.windows[slot] = deque(maxlen=self.size)
@@ -62,7 +61,12 @@ class MovingAverage(Handler):
         point.fieldsDouble[self.output] = sum(window) / len(window)
         return point
 
+    def _forget_idle(self) -> None:
+        for gone in self.groups.expire():
+            self.windows[gone] = None
+
     def state(self):
+        self._forget_idle()
         groups = self.groups
         return {"size": self.size, "groups": groups.state(),
                 "windows": {groups.keys[s]: list(self.windows[s] or ()) for s in groups.live()}}

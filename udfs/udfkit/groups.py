@@ -10,6 +10,7 @@ handler can keep its state in lists or arrays indexed by slot.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 DAY_NS = 24 * 3600 * 10**9
 SWEEPS_PER_PERIOD = 8
@@ -104,7 +105,7 @@ class GroupTable:
         """Slots in use, in slot order."""
         return [slot for slot, key in enumerate(self.keys) if key is not None]
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> dict[str, Any]:
         """The live groups in slot order with their last times (slots are renumbered
         0 .. n - 1 by restore())."""
         live = self.live()
@@ -112,12 +113,11 @@ class GroupTable:
                 "now_ns": self.now_ns}
 
     @classmethod
-    def restore(cls, state: dict[str, object], forget_after_ns: int) -> GroupTable:
+    def restore(cls, state: dict[str, Any], forget_after_ns: int) -> GroupTable:
         table = cls(forget_after_ns)
-        keys, last = state["keys"], state["last_ns"]
-        assert isinstance(keys, list) and isinstance(last, list)
-        table.keys, table.last_ns = [str(k) for k in keys], [int(t) for t in last]
-        table.by_group = {key: slot for slot, key in enumerate(table.keys)}
+        keys = [str(k) for k in state["keys"]]
+        table.keys, table.last_ns = list(keys), [int(t) for t in state["last_ns"]]
+        table.by_group = {key: slot for slot, key in enumerate(keys)}
         table.now_ns = table._swept_ns = int(state.get("now_ns", max(table.last_ns, default=0)))
         return table
 
