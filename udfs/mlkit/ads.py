@@ -221,7 +221,28 @@ class AlertState:
 
 class FleetDetector:
     """The detector's state for many series, one row per slot; slots come from the caller
-    (udfkit.groups.GroupTable in the UDF) and grow as needed."""
+    (udfkit.groups.GroupTable in the UDF) and grow as needed. Each array below has one row
+    per slot (what a row holds: _layout)."""
+
+    seen: np.ndarray
+    since_alert: np.ndarray
+    repeats: np.ndarray
+    last: np.ndarray
+    origin: np.ndarray
+    tail: np.ndarray
+    steps: np.ndarray
+    part: np.ndarray
+    part_sum: np.ndarray
+    part_sq: np.ndarray
+    part_n: np.ndarray
+    edge: np.ndarray
+    top: np.ndarray
+    centre: np.ndarray
+    scale: np.ndarray
+    head: np.ndarray
+    count: np.ndarray
+    maxima: np.ndarray
+    moments: np.ndarray
 
     def __init__(self, config: AdsConfig | None = None, capacity: int = 16) -> None:
         self.config = config or AdsConfig()
@@ -229,7 +250,6 @@ class FleetDetector:
         self.margins = np.array([self.config.margin] * (VIEWS - 1) + [RUN_MARGIN])
         self.blocks = self.config.history // BLOCK
         self.capacity = 0
-        self.arrays: dict[str, np.ndarray] = {}
         self.alerting: dict[int, AlertState] = {}
         self._grow(capacity)
 
@@ -260,11 +280,10 @@ class FleetDetector:
             "moments": ((self.blocks, MOMENTS), np.float64, 0.0),
         }
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self.__dict__["arrays"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every per-slot array by name."""
+        return {name: getattr(self, name) for name in self._layout()}
 
     def _grow(self, capacity: int) -> None:
         """Room for `capacity` slots; new rows hold a fresh series."""
@@ -273,8 +292,8 @@ class FleetDetector:
             grown = np.zeros((capacity, *shape), dtype=dtype) if fresh == 0 else \
                 np.full((capacity, *shape), fresh, dtype=dtype)
             if old:
-                grown[:old] = self.arrays[name]
-            self.arrays[name] = grown
+                grown[:old] = getattr(self, name)
+            setattr(self, name, grown)
         self.capacity = capacity
 
     def reserve(self, slots: int) -> None:
@@ -289,7 +308,7 @@ class FleetDetector:
         rows = np.asarray(slots, dtype=np.int64)
         for name, (_, _, fresh) in self._layout().items():
             if name not in ("maxima", "moments"):  # used only up to `count`
-                self.arrays[name][rows] = fresh
+                getattr(self, name)[rows] = fresh
         for slot in rows.tolist():
             self.alerting.pop(slot, None)
 
@@ -588,7 +607,7 @@ class FleetDetector:
         n = int(header["series"])
         for name, array in arrays.items():
             if name not in ("maxima", "moments"):
-                det.arrays[name][:n] = array
+                getattr(det, name)[:n] = array
         used_series, used_block = np.nonzero(np.arange(det.blocks) < det.count[:n][:, None])
         det.maxima[used_series, used_block] = arrays["maxima"]
         det.moments[used_series, used_block] = arrays["moments"]
