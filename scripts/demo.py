@@ -108,12 +108,26 @@ def _lasting(seconds: float) -> str:
     return "a single reading" if seconds < 1 else f"{seconds:.0f} s"
 
 
+VIEW_WORDS = {"spike_up": ("a spike", "above"), "spike_down": ("a dip", "below"),
+              "level_up": ("a level shift up", "above"),
+              "level_down": ("a level shift down", "below"),
+              "volatility": ("a burst of volatility", "above"),
+              "stuck": ("a stuck reading", "above")}
+
+
+def _seen(period: dict) -> str:
+    """What ads_model saw at the period's highest point, as its alert message says it."""
+    what, side = VIEW_WORDS.get(period.get("anomaly_view") or "", ("an anomaly", "outside"))
+    return (f"{what} {period['anomaly_sigma']:.1f} deviations {side} its normal range "
+            f"{period['normal_low']:.1f}\u2013{period['normal_high']:.1f}")
+
+
 def report(influx: LocalInfluxd, truth: GroundTruth, learn: int, end_ns: int
            ) -> dict[str, list[dict]]:
     """Print what the tasks wrote to InfluxDB beside what was injected; return plot rows."""
     q = influx.query
-    periods = q("SELECT period_start, period_end, duration_s, max_score FROM anomaly_periods "
-                "GROUP BY sensor", DB)
+    periods = q("SELECT period_start, period_end, duration_s, max_score, anomaly_view, "
+                "anomaly_sigma, normal_low, normal_high FROM anomaly_periods GROUP BY sensor", DB)
     predicted = q("SELECT failure_probability, prediction FROM machine_predictions "
                   "WHERE prediction = 1 GROUP BY machine", DB)
     alerts = q("SELECT count(temperature) FROM environment_alerts GROUP BY alert", DB)
@@ -128,7 +142,7 @@ def report(influx: LocalInfluxd, truth: GroundTruth, learn: int, end_ns: int
           f"detected: {len(periods)} anomalous periods")
     for p in periods[:15]:
         print(f"  {p['sensor']:10} from {_clock(p['period_start'])}, "
-              f"{_lasting(p['duration_s'])}, highest score {p['max_score']:.2f}")
+              f"{_lasting(p['duration_s'])}, highest score {p['max_score']:.2f}: {_seen(p)}")
     flags = q("SELECT is_anomaly FROM anomaly_scores WHERE is_anomaly = true GROUP BY sensor", DB)
     outcome = evaluate(
         truth,
