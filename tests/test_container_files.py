@@ -47,7 +47,8 @@ DATA_MODEL = {
     },
     "environment_alerts": set(),  # fields not fixed by the data model
     "anomaly_scores": {"temperature", "anomaly_score", "is_anomaly"},
-    "anomaly_periods": {"period_start", "period_end", "duration_s", "max_score"},
+    "anomaly_periods": {"period_start", "period_end", "duration_s", "max_score",
+                        "anomaly_view", "anomaly_sigma", "normal_low", "normal_high"},
     "machine_predictions": {"prediction", "failure_probability"},  # + the inputs
 }
 INPUTS = {"environment", "machine"}
