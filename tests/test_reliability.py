@@ -292,3 +292,36 @@ def test_a_full_data_volume_turns_health_unhealthy_naming_the_cause(stack, small
 
     filler.unlink()
     assert wait_for(lambda: "nearly full" not in health(run)[1], 10), health(run)[1]
+
+
+# -- results InfluxDB refuses ---------------------------------------------------------------
+
+MISSING_DB_TICK = """
+stream
+    |from()
+        .measurement('environment')
+    @moving_average()
+        .field('temperature')
+        .size(2)
+    |influxDBOut()
+        .database('nowhere')
+        .retentionPolicy('autogen')
+        .measurement('smoothed')
+"""
+
+
+@pytest.mark.influxdb
+def test_results_influxdb_refuses_turn_health_unhealthy_naming_the_task(stack, influxdb):
+    st = stack({"lost": MISSING_DB_TICK, "avg": AVG_TICK})
+    run = st.start(config({"lost": "moving_average", "avg": "moving_average"}),
+                   influxdb_url=influxdb.url)
+    run.wait_tasks(["lost", "avg"])
+    assert wait_for(lambda: health(run)[0] == 0, 20), health(run)[1]
+    # 1,000 points fill influxDBOut's buffer: it writes at once rather than after 10 s
+    write_env(run, [("s1", 20.0 + i % 5) for i in range(1000)], int(time.time()) - 5000)
+    assert wait_for(lambda: health(run)[0] == 1, 20), health(run)[1]
+    said = health(run)[1]
+    assert re.search(r"unhealthy: task lost: results not written to InfluxDB \(influxDBOut "
+                     r"write_errors\): .*database not found.*\(since ", said), said
+    assert "task avg" not in said
+    run.wait_log(r"entrypoint: health: 1 problem\(s\): task lost: results not written")
