@@ -70,9 +70,10 @@ class AdsModel(Handler):
     def points(self, points):
         self.detector.forget(self.groups.expire())
         kept, values = self._values(points)
-        slots = self.groups.slots([p.group for p in kept], [p.time for p in kept])
+        times = [p.time for p in kept]
+        slots = self.groups.slots([p.group for p in kept], times)
         try:
-            scored = self.detector.score_and_learn(slots, [p.time for p in kept], values)
+            scored = self.detector.score_and_learn(slots, times, values)
         except Exception as exc:  # the state of these series may be half-updated: they restart
             self._start_over(kept, slots, exc)
             return []
