@@ -209,7 +209,7 @@ def test_killed_udf_is_running_again_within_15s(stack: Stack) -> None:
 
 def test_clean_stop_and_restart_with_snapshots(stack: Stack) -> None:
     box = stack.kapacitor
-    restored_before = box.logs().count("state restored from a")
+    restored_before = box.logs().count("state loaded from")
     started = time.monotonic()
     docker("stop", "--time", "10", box.name, timeout=60)
     stop_seconds = time.monotonic() - started
@@ -220,10 +220,10 @@ def test_clean_stop_and_restart_with_snapshots(stack: Stack) -> None:
     docker("start", box.name)
     stack.api = KapacitorApi(f"http://127.0.0.1:{box.port(9092)}")  # a new free host port
     stack.wait_all_executing()
-    # ads_model and moving_average keep per-series state: it comes back from the snapshots
-    # Kapacitor saved in the volume.
-    poll(lambda: box.logs().count("state restored from a") > restored_before, 60,
-         "a UDF restoring its snapshot after the restart")
+    # ads_model and moving_average keep per-series state: it comes back from the state each
+    # UDF saved in the volume when it stopped (udfkit.statefile).
+    poll(lambda: box.logs().count("state loaded from") > restored_before, 60,
+         "a UDF loading its state after the restart")
 
 
 # -- failure modes ------------------------------------------------------------------------------
