@@ -69,7 +69,7 @@ class AdsModel(Handler):
 
     def points(self, points):
         self.detector.forget(self.groups.expire())
-        kept, values = self._values(points)
+        kept, doubles, values = self._values(points)
         times = [p.time for p in kept]
         slots = self.groups.slots([p.group for p in kept], times)
         try:
@@ -77,20 +77,21 @@ class AdsModel(Handler):
         except Exception as exc:  # the state of these series may be half-updated: they restart
             self._start_over(kept, slots, exc)
             return []
-        self._annotate(kept, scored)
+        self._annotate(kept, doubles, scored)
         if scored.periods:
             return self._with_periods(kept, scored.periods)
         return kept
 
-    def _values(self, points: list) -> tuple[list, list[float]]:
-        """The points with a usable value and their values; the others are rejected, each
-        with the reason udfkit.points.number gives. The common case, a double field within
-        range, takes no per-point call."""
+    def _values(self, points: list) -> tuple[list, list, list[float]]:
+        """The points with a usable value, their double-field maps and their values; the
+        others are rejected, each with the reason udfkit.points.number gives. The common
+        case, a double field within range, takes no per-point call."""
         field = self.field
-        values = [p.fieldsDouble.get(field) for p in points]
+        doubles = [p.fieldsDouble for p in points]  # each map wrapper is made once
+        values = [d.get(field) for d in doubles]
         if None in values or not all(-MAX_MAGNITUDE <= v <= MAX_MAGNITUDE for v in values):
-            kept, good = [], []
-            for point, value in zip(points, values, strict=True):
+            kept, kept_doubles, good = [], [], []
+            for point, double, value in zip(points, doubles, values, strict=True):
                 try:
                     if value is None or not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
                         value = number(point, field, MAX_MAGNITUDE)
@@ -98,9 +99,10 @@ class AdsModel(Handler):
                     self.reject(point, str(exc))
                     continue
                 kept.append(point)
+                kept_doubles.append(double)
                 good.append(value)
-            return kept, good
-        return points, values
+            return kept, kept_doubles, good
+        return points, doubles, values
 
     def _start_over(self, kept: list, slots: list[int], exc: Exception) -> None:
         reason = f"ads_model: {type(exc).__name__}: {exc} (these series start over)"
@@ -108,11 +110,11 @@ class AdsModel(Handler):
             self.reject(point, reason)
         self.detector.forget(sorted(set(slots)))
 
-    def _annotate(self, kept: list, scored) -> None:
+    def _annotate(self, kept: list, doubles: list, scored) -> None:
         score_field, flag_field = self.score_field, self.flag_field
-        for point, score, flag in zip(kept, scored.scores.tolist(), scored.anomalous.tolist(),
-                                      strict=True):
-            point.fieldsDouble[score_field] = score
+        for point, double, score, flag in zip(kept, doubles, scored.scores.tolist(),
+                                              scored.anomalous.tolist(), strict=True):
+            double[score_field] = score
             point.fieldsBool[flag_field] = flag
         for k in scored.alerts:
             kept[k].fieldsBool["anomaly_start"] = True

@@ -402,6 +402,10 @@ class FleetDetector:
     def _commit_views(self, slots: np.ndarray, v: np.ndarray, vals_z: np.ndarray,
                       steps_z: np.ndarray, runs: np.ndarray, consumed: np.ndarray) -> None:
         """Keep what the next points' views need, up to the last consumed point."""
+        if v.shape[1] == 1:  # a fleet's call: every series took its one point
+            self.tail[slots], self.steps[slots] = vals_z[:, 1:], steps_z[:, 1:]
+            self.last[slots], self.repeats[slots] = v[:, 0], runs[:, 0]
+            return
         rows = np.arange(len(slots))
         last = consumed - 1
         keep = consumed[:, None] + np.arange(self.config.window - 1)
@@ -519,6 +523,18 @@ class FleetDetector:
             block_max = np.where(used[..., None], views, -np.inf).max(axis=1)
         self.part[slots] = np.maximum(self.part[slots], block_max)
         about = views - self._shift(slots)[:, None]
+        if width == 1:
+            self.part_sum[slots] += about[:, 0]
+            self.part_sq[slots] += about[:, 0] ** 2
+        else:
+            self._add_moments(slots, about, consumed)
+        self.part_n[slots] += consumed
+        self.seen[slots] += consumed
+        full = slots[self.part_n[slots] == BLOCK]
+        if len(full):
+            self._close_blocks(full)
+
+    def _add_moments(self, slots: np.ndarray, about: np.ndarray, consumed: np.ndarray) -> None:
         rows = np.arange(len(slots))
         # running sums one point after another (cumsum is sequential): the same sums however
         # the stream was split; each series takes its sum at its last consumed point
@@ -526,11 +542,6 @@ class FleetDetector:
         squares = np.cumsum(np.concatenate([self.part_sq[slots][:, None], about**2], axis=1),
                             axis=1)
         self.part_sum[slots], self.part_sq[slots] = sums[rows, consumed], squares[rows, consumed]
-        self.part_n[slots] += consumed
-        self.seen[slots] += consumed
-        full = slots[self.part_n[slots] == BLOCK]
-        if len(full):
-            self._close_blocks(full)
 
     def _close_blocks(self, slots: np.ndarray) -> None:
         head = self.head[slots]
@@ -758,6 +769,8 @@ def _window_sums(z: np.ndarray, w: int) -> np.ndarray:
     w - 1 earlier columns, zeros before a series' first point), so sums are the same
     however the stream was split."""
     width = z.shape[1] - (w - 1)
+    if width == 1:  # a fleet's call: one point per series, one running sum along its window
+        return np.add.accumulate(z, axis=1)[:, -1:]
     total = z[:, :width].copy()
     for k in range(1, w):
         total += z[:, k:k + width]
