@@ -55,6 +55,13 @@ def output_databases(sample: Path) -> list[str]:
     return sorted(found)
 
 
+def output_measurements(sample: Path) -> set[str]:
+    """The measurements the sample's influxDBOut nodes write."""
+    chains = (c for tick in sample.glob("*.tick")
+              for c in re.findall(r"influxDBOut\(\)((?:\s*\.\w+\([^)]*\))*)", tick.read_text()))
+    return {m for chain in chains for m in re.findall(r"\.measurement\('([^']+)'\)", chain)}
+
+
 def results(url: str, databases: list[str], since: int) -> list[str]:
     """Every output row written since `since`, one JSON line each, by measurement."""
     lines = []
@@ -72,12 +79,18 @@ def _shown(row: dict) -> dict:
     return {k: v for k, v in row.items() if v is not None and k != "time"}
 
 
-def settled_results(url: str, databases: list[str], since: int, quiet: float = 1.5,
-                    timeout: float = 15.0) -> list[str]:
-    """Poll until there is output and it has stopped growing for `quiet` seconds."""
+def settled_results(url: str, databases: list[str], since: int, measurements: set[str],
+                    quiet: float = 1.5, timeout: float = 15.0) -> list[str]:
+    """Poll until every output measurement has rows (a task whose UDF loads a model in Init
+    is slower than one that does not) and they stopped growing for `quiet` seconds."""
+
+    def complete(lines: list[str]) -> bool:
+        return bool(lines) and measurements <= {line.split(":", 1)[0] for line in lines}
+
     deadline = time.monotonic() + timeout
     last, stable_since = results(url, databases, since), time.monotonic()
-    while time.monotonic() < deadline and (not last or time.monotonic() - stable_since < quiet):
+    while time.monotonic() < deadline and (not complete(last)
+                                           or time.monotonic() - stable_since < quiet):
         time.sleep(0.3)
         now = results(url, databases, since)
         if now != last:
@@ -138,7 +151,8 @@ def run(args: argparse.Namespace, config: dict, bind: str, influx_url: str, work
             write(influx_url, lines, db="telemetry", precision="s")
         else:
             api.write(lines, db="telemetry", precision="s")
-        print("\n".join(settled_results(influx_url, databases, since)), flush=True)
+        print("\n".join(settled_results(influx_url, databases, since,
+                                         output_measurements(args.sample))), flush=True)
         if args.keep:
             print(f"Kapacitor at {api.base}, InfluxDB at {influx_url}; Ctrl-C stops", flush=True)
             return proc.wait()
