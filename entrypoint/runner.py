@@ -231,6 +231,8 @@ class Entrypoint:
                 self.api.delete_task(name)
             except ApiError as exc:
                 log(f"dev: task {name}: {exc}")
+                continue
+            tasks.forget_state(self.settings.dirs()[1], name)
         if plan.restart_kapacitord:
             log(f"dev: restarting kapacitord: {plan.restart_kapacitord}")
             self.server.stop()

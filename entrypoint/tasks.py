@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from entrypoint import shard
 from entrypoint.config import Task
@@ -151,3 +154,14 @@ def still_enabled(api: KapacitorApi, name: str) -> bool:
         return api.task(name).get("status") == "enabled"
     except (ApiError, OSError):
         return False
+
+
+def state_dir(data_dir: Path, name: str) -> Path:
+    """Where the task's UDFs keep their state (udfkit.statefile.path_for's folder)."""
+    return data_dir / "udf-state" / (quote(name, safe="-_") or "_").replace(".", "%2E")
+
+
+def forget_state(data_dir: Path, name: str) -> None:
+    """A deleted task's saved UDF state goes with it, as Kapacitor deletes its snapshot:
+    a new task of the same name must not start from it."""
+    shutil.rmtree(state_dir(data_dir, name), ignore_errors=True)

@@ -131,6 +131,15 @@ def test_dev_mode_deleted_files_leave_the_task_running_and_it_comes_back(stack):
         "executing"])
     assert run.alive()
 
+    # a task removed from config.json takes its saved UDF state with it, as Kapacitor does
+    # with its snapshot: a later task of that name starts fresh
+    saved = st.root / "data" / "udf-state" / "avg"
+    assert list(saved.glob("*.state")), "moving_average saved no state when it stopped"
+    (st.home / "config" / "config.json").write_text(json.dumps(
+        config({"other": "moving_average"}), indent=1))
+    run.wait_log(r"dev: task avg: removed from config.json, deleting it")
+    assert wait_for(lambda: not saved.exists(), 10)
+
 
 # -- state across a restart ------------------------------------------------------------------
 

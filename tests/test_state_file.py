@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from entrypoint import tasks
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
 from udfkit import statefile, udf_pb2
 
@@ -135,3 +136,9 @@ def test_an_unwritable_state_dir_never_fails_the_udf(tmp_path):
     assert client.wait() == 0
     assert any("state not saved at snapshot" in line for line in client.stderr)
     assert any("state not saved at stop" in line for line in client.stderr)
+
+
+def test_the_entrypoint_finds_a_task_state_where_the_agent_saves_it(tmp_path):
+    for name in ("anom", "a/b.c", "..", "ünï code"):
+        assert tasks.state_dir(tmp_path, name) == statefile.path_for(
+            tmp_path / "udf-state", name, "n").parent  # UDF_STATE_DIR: data dir/udf-state
