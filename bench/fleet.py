@@ -158,7 +158,7 @@ def fleet_row(series: int, ticks: int, warm: int, label: str = "") -> None:
     restore_s = fresh.restore(data)
     fresh.close()
     n = series * ticks
-    print(f"{label or series:>10,}  {n / ads_s:>9,.0f}  {n / mirror_s:>9,.0f}  "
+    print(f"{label or f'{series:,}':>10}  {n / ads_s:>9,.0f}  {n / mirror_s:>9,.0f}  "
           f"{ads_s and mirror_s / ads_s:>6.0%}  {(rss - base) / series:>9.2f}  "
           f"{rss / 1024:>7.0f}  {snap_s:>7.2f}  {restore_s:>7.2f}  {len(data) / 2**20:>8.1f}",
           flush=True)
