@@ -7,6 +7,7 @@ nothing here talks to a cluster (docs/scaling.md has the commands for a real one
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 from functools import cache
@@ -134,3 +135,20 @@ def test_mqtt_with_several_router_replicas_is_refused() -> None:
 def test_zero_shards_is_refused() -> None:
     out = run_helm("template", "ml", str(CHART), "--set", "shards=0")
     assert out.returncode != 0 and "shards must be at least 1" in out.stderr
+
+
+def test_helm_builds_from_its_pinned_module_read_only() -> None:
+    """scripts/install_helm.sh builds with -mod=readonly, and tools/helm's go.sum holds
+    every package of the build (go list resolves them without rewriting anything)."""
+    script = (ROOT / "scripts/install_helm.sh").read_text()
+    assert 'GOFLAGS="-mod=readonly -buildvcs=false"' in script
+    module = ROOT / "tools/helm"
+    before = [(module / n).read_bytes() for n in ("go.mod", "go.sum")]
+    out = subprocess.run(["go", "list", "-deps", "helm.sh/helm/v4/cmd/helm"], cwd=module,
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [(module / n).read_bytes() for n in ("go.mod", "go.sum")] == before
+    version = subprocess.run([helm(), "version", "--short"], capture_output=True, text=True,
+                             timeout=30).stdout
+    assert version.startswith("v4.3.2"), version
