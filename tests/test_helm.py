@@ -18,6 +18,10 @@ import yaml
 
 from tests.testbed import ROOT
 
+# helm is built once by the set-up (scripts/setup.sh test); without it the first test builds
+# it, which takes minutes: `make check` leaves these out.
+pytestmark = pytest.mark.slow
+
 CHART = ROOT / "deploy/helm/kapacitor-ml"
 HEALTH = ["/opt/conda/envs/udfs/bin/python", "-m", "entrypoint.health"]
 
