@@ -4,18 +4,20 @@
                           [--churn 1000000]
 
 Per series count, over stdio (the code path kapacitord drives): ads_model is warmed past
-learning (learn + 2 ticks, not timed), then `ticks` ticks are timed; the mirror UDF gets
-the same points in the same run, as the baseline. Printed: points/s of each and their ratio,
-RSS per series (the UDF's resident set after the feed, less its size after Init, per
-series), and the time the task waits for a snapshot and for a restore of the whole state,
-with its size. `--full`: the same for series fed past `history` (4,096 points each), the
-memory bound. `--churn`: that many distinct series over the run, 1,000 live at any time
-(each sends 4 points, forget_after 10 s of its own time): RSS along the run.
+learning (learn + 2 ticks, not timed), then `ticks` ticks are timed; the mirror UDF gets the
+same points in the same run, as the baseline. Printed: points/s of each and their ratio, RSS
+per series (the UDF's resident set after the feed, less its size after Init, per series; and
+the same for a fresh process that restored the snapshot, which holds the state without the
+heap the feed left behind), and the time the task waits for a snapshot and for a restore of
+the whole state, with its size. `--full`: the same for series fed past `history` (4,096
+points each), the memory bound. `--churn`: that many distinct series over the run, 1,000
+live at any time (each sends 4 points, forget_after 10 s of its own time): RSS along the
+run.
 `--kapacitor N`: end to end through a real kapacitord, a stream task grouped by host over N
 series with @ads_model() against the same task with @mirror(), in the same run; then the
-ads_model task is snapshotted by Kapacitor, kapacitord restarted, and the restored task
-must flag a spike on its first point after the restart (snapshot size, the time Kapacitor
-took to store it and to restore it, from its log).
+ads_model task is snapshotted by Kapacitor, kapacitord restarted, and the restored task must
+flag a spike on its first point after the restart (snapshot size, the time Kapacitor took to
+store it and to restore it, from its log).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -155,47 +158,42 @@ def fleet_row(series: int, ticks: int, warm: int, label: str = "") -> None:
     data, snap_s = ads.snapshot()
     ads.close()
     fresh = Udf("ads_model.py")
+    fresh_base = fresh.rss_kib()
     restore_s = fresh.restore(data)
+    restored_kib = (fresh.rss_kib() - fresh_base) / series
     fresh.close()
     n = series * ticks
     print(f"{label or f'{series:,}':>10}  {n / ads_s:>9,.0f}  {n / mirror_s:>9,.0f}  "
           f"{ads_s and mirror_s / ads_s:>6.0%}  {(rss - base) / series:>9.2f}  "
+          f"{restored_kib:>8.2f}  "
           f"{rss / 1024:>7.0f}  {snap_s:>7.2f}  {restore_s:>7.2f}  {len(data) / 2**20:>8.1f}",
           flush=True)
 
 
-def churn_row(distinct: int, live: int = 1000, life: int = 4) -> None:
-    """`distinct` series over the run, `live` at a time, each sending `life` points."""
-    ads = Udf("ads_model.py", {"forget_after": 10 * TICK})
+def churn_row(distinct: int, live: int = 1000, life: int = 4, batch: int = 20) -> None:
+    """`distinct` series over the run, `live` at a time, each sending `life` points. The feed
+    goes `batch` ticks at a time, each sent once the last is answered, so that RSS is the
+    UDF's state rather than points waiting in its input queue."""
+    ads = Udf("ads_model.py", {"forget_after": timedelta(seconds=10)})
     per_tick = live // life
     ticks = distinct // per_tick
-    samples = []
-
-    def chunks() -> Iterator[bytes]:
-        for tick in range(ticks):
-            first = max(0, tick - life + 1) * per_tick  # the series alive at this tick
-            yield from Fleet(min(tick + 1, life) * per_tick, first).ticks(tick, 1)
-
-    expected = sum(min(t + 1, life) * per_tick for t in range(ticks))
-    sampler = threading.Thread(target=lambda: _sample(ads, samples), daemon=True)
-    sampler.start()
-    seconds = ads.feed(chunks(), expected)
-    samples.append(ads.rss_kib())
+    samples, points, seconds = [], 0, 0.0
+    for first in range(0, ticks, batch):
+        chunks, expected = [], 0
+        for tick in range(first, min(first + batch, ticks)):
+            alive = min(tick + 1, life) * per_tick  # the series alive at this tick
+            chunks.extend(Fleet(alive, max(0, tick - life + 1) * per_tick).ticks(tick, 1))
+            expected += alive
+        seconds += ads.feed(chunks, expected)
+        points += expected
+        samples.append(ads.rss_kib())
     ads.close()
-    tenth = samples[len(samples) // 10:]
-    print(f"churn: {distinct:,} series, {live:,} live: {expected / seconds:,.0f} points/s "
-          f"(feed built on the fly); RSS MiB at 10%/50%/100% of the run "
-          f"{tenth[0] / 1024:.0f} / {samples[len(samples) // 2] / 1024:.0f} / "
-          f"{samples[-1] / 1024:.0f} (max after 10%: {max(tenth) / 1024:.0f})")
-
-
-def _sample(udf: Udf, into: list[int]) -> None:
-    while udf.proc.poll() is None:
-        try:
-            into.append(udf.rss_kib())
-        except OSError:
-            return
-        time.sleep(0.2)
+    after = samples[len(samples) // 10:]
+    print(f"churn: {distinct:,} series, {live:,} live (forget_after 10 s): "
+          f"{points / seconds:,.0f} points/s; RSS MiB at 10%/50%/100% of the run "
+          f"{after[0] / 1024:.0f} / {samples[len(samples) // 2] / 1024:.0f} / "
+          f"{samples[-1] / 1024:.0f} (lowest to highest after 10%: "
+          f"{min(after) / 1024:.0f} to {max(after) / 1024:.0f})")
 
 
 def line_protocol(series: int, first: int, ticks: int, seed: int = 0) -> list[bytes]:
@@ -321,7 +319,8 @@ def main() -> None:
     print(f"== ads_model for a fleet, over stdio: one point per series per tick; "
           f"{args.ticks} ticks timed after {64 + 2} of learning")
     print(f"{'series':>10}  {'ads pts/s':>9}  {'mirror':>9}  {'ratio':>6}  "
-          f"{'KiB/series':>9}  {'RSS MiB':>7}  {'snap s':>7}  {'restore':>7}  {'snap MiB':>8}")
+          f"{'KiB/series':>9}  {'restored':>8}  {'RSS MiB':>7}  {'snap s':>7}  {'restore':>7}  "
+          f"{'snap MiB':>8}")
     for series in counts:
         ticks = max(args.ticks, 200_000 // series) if series < 1000 else args.ticks
         fleet_row(series, ticks, 64 + 2)
