@@ -10,7 +10,7 @@ handler can keep its state in lists or arrays indexed by slot.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 DAY_NS = 24 * 3600 * 10**9
 SWEEPS_PER_PERIOD = 8
@@ -61,17 +61,20 @@ class GroupTable:
         """slot() of each group and time, in one call (for vectorised handlers)."""
         if self._undated and times:
             self.slot(groups[0], times[0])
-        find, last, out = self.by_group.get, self.last_ns, []
-        for group, time_ns in zip(groups, times, strict=True):
-            slot = find(group)
-            if slot is None:
-                slot = self._assign(group)
+        found: list[int | None] = list(map(self.by_group.get, groups))
+        if None in found:  # new groups (a group new in this call may come more than once)
+            for i, group in enumerate(groups):
+                if found[i] is None:
+                    found[i] = self.by_group[group] if group in self.by_group \
+                        else self._assign(group)
+        slots = cast(list[int], found)
+        last = self.last_ns
+        for slot, time_ns in zip(slots, times, strict=True):
             if time_ns > last[slot]:
                 last[slot] = time_ns
-            out.append(slot)
         if times:
             self.now_ns = max(self.now_ns, max(times))
-        return out
+        return slots
 
     def _assign(self, group: str) -> int:
         if self.free:
