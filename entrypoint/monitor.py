@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -127,6 +128,54 @@ def influxdb_problem(url: str, timeout: float = 2.0) -> str:
     return ""
 
 
+_INFLUXDB_OUT = re.compile(r"\|influxDBOut\(\)((?:\s*(?://[^\n]*\n\s*)*\.\w+\([^)]*\))*)")
+_PROPERTY = r"\.{}\(\s*'([^']*)'\s*\)"
+
+
+def result_targets(script: str) -> set[tuple[str, str]]:
+    """(database, retention policy or '') of each influxDBOut node a TICKscript names with
+    literal strings (one given by a var is not known here)."""
+    targets = set()
+    for match in _INFLUXDB_OUT.finditer(script):
+        chain = match.group(1)
+        db = re.search(_PROPERTY.format("database"), chain)
+        rp = re.search(_PROPERTY.format("retentionPolicy"), chain)
+        if db:
+            targets.add((db.group(1), rp.group(1) if rp else ""))
+    return targets
+
+
+def _influxql(url: str, query: str, timeout: float = 5.0) -> set[str]:
+    """The first column of a SHOW query's rows."""
+    address = f"{url.rstrip('/')}/query?{urllib.parse.urlencode({'q': query})}"
+    with urllib.request.urlopen(address, timeout=timeout) as answer:
+        result = json.load(answer)["results"][0]
+    if "error" in result:
+        raise ValueError(result["error"])
+    return {str(row[0]) for series in result.get("series", [])
+            for row in series.get("values") or []}
+
+
+def missing_targets(url: str, targets: Mapping[str, set[tuple[str, str]]]) -> dict[str, str]:
+    """{task: why} for tasks writing to a database or retention policy InfluxDB lacks: it
+    refuses every such write (behind a results buffer they wait there, unseen)."""
+    databases = _influxql(url, "SHOW DATABASES")
+    policies: dict[str, set[str]] = {}
+    found = {}
+    for task, wanted in sorted(targets.items()):
+        for db, rp in sorted(wanted):
+            if db not in databases:
+                found[task] = f"task {task}: writes its results to database {db!r}, which " \
+                              f"InfluxDB at {url} does not have: they are refused until it exists"
+            elif rp:
+                if db not in policies:
+                    policies[db] = _influxql(url, f'SHOW RETENTION POLICIES ON "{db}"')
+                if rp not in policies[db]:
+                    found[task] = f"task {task}: writes its results to {db}.{rp}, a retention " \
+                                  f"policy InfluxDB at {url} does not have: they are refused"
+    return found
+
+
 class Monitor:
     """Problems by key; check() refreshes them and publishes the status file and summary."""
 
@@ -141,6 +190,7 @@ class Monitor:
         self.problems: dict[str, Problem] = {}
         self._writes: dict[str, tuple[int, int]] = {}  # task: (write_errors, points_written)
         self._write_reason: dict[str, str] = {}  # task: kapacitord's last write error
+        self._targets: dict[str, set[tuple[str, str]]] = {}  # task: influxDBOut's (db, rp)
         self._summary_at = float("-inf")
         self._summarised: list[str] = []
         self._file_error = ""
@@ -173,6 +223,7 @@ class Monitor:
         if self.influxdb_url:
             self._condition("influxdb", influxdb_problem(self.influxdb_url))
             self._buffer_overflow()
+            self._missing_targets()
         now = self.clock()
         for key in [k for k, p in self.problems.items() if now - p.last > HOLD]:
             del self.problems[key]
@@ -183,6 +234,19 @@ class Monitor:
             self.note(key, what, count=0)
         else:
             self.clear(key)
+
+    def _missing_targets(self) -> None:
+        if "influxdb" in self.problems:
+            return
+        try:
+            missing = missing_targets(self.influxdb_url, self._targets)
+        except (OSError, ValueError, KeyError):
+            return
+        for key in [k for k in self.problems if k.startswith("target:")]:
+            if key[7:] not in missing:
+                self.clear(key)
+        for task, why in missing.items():
+            self.note(f"target:{task}", why, count=0)
 
     def _buffer_overflow(self) -> None:
         """While InfluxDB is away every result waits in the buffer: more of them than it
@@ -203,14 +267,16 @@ class Monitor:
         """influxDBOut's counters: new write errors open a problem, points written again
         without new errors close it."""
         try:
-            listed = self.api.tasks("stats")
+            listed = self.api.tasks("stats", "script")
         except (ApiError, OSError, ValueError):
             return
         total = 0
+        self._targets = {}
         for task in listed:
             name = task.get("id", "")
             if name not in tasks:
                 continue
+            self._targets[name] = result_targets(str(task.get("script", "")))
             errors = written = 0
             for node, stats in (task.get("stats") or {}).get("node-stats", {}).items():
                 if node.startswith("influxdb_out"):

@@ -152,3 +152,18 @@ def test_more_results_than_the_buffer_holds_during_an_outage_is_named(tmp_path, 
     assert any("results buffer overflowing: 1200 results written since InfluxDB became "
                "unreachable, it holds 1000 (RESULTS_BUFFER_LIMIT): about 200 of the oldest "
                "dropped" in line for line in read_status(mon.path, clock.now))
+
+
+def test_result_targets_are_read_from_the_tickscript():
+    script = """
+stream
+    |from().measurement('m')
+    |influxDBOut()
+        // where the results go
+        .database('telemetry')
+        .retentionPolicy('autogen')
+        .measurement('x')
+    |influxDBOut()
+        .database(db)
+"""
+    assert monitor.result_targets(script) == {("telemetry", "autogen")}

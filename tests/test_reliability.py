@@ -325,12 +325,20 @@ def test_results_influxdb_refuses_turn_health_unhealthy_naming_the_task(stack, i
     run = st.start(config({"lost": "moving_average", "avg": "moving_average"}),
                    influxdb_url=influxdb.url)
     run.wait_tasks(["lost", "avg"])
-    assert wait_for(lambda: health(run)[0] == 0, 20), health(run)[1]
+    # named before anything is lost: the database the TICKscript writes to is missing
+    assert wait_for(lambda: "task lost: writes its results to database 'nowhere'" in
+                    health(run)[1], 20), health(run)[1]
     # 1,000 points fill influxDBOut's buffer: it writes at once rather than after 10 s
     write_env(run, [("s1", 20.0 + i % 5) for i in range(1000)], int(time.time()) - 5000)
-    assert wait_for(lambda: health(run)[0] == 1, 20), health(run)[1]
+    assert wait_for(lambda: health(run)[1].count("task lost:") == 2, 20), health(run)[1]
     said = health(run)[1]
     assert re.search(r"unhealthy: task lost: results not written to InfluxDB \(influxDBOut "
                      r"write_errors\): .*database not found.*\(since ", said), said
+    assert re.search(r"unhealthy: task lost: writes its results to database 'nowhere', which "
+                     r"InfluxDB at http://127\.0\.0\.1:\d+ does not have: they are refused until "
+                     r"it exists", said)
     assert "task avg" not in said
-    run.wait_log(r"entrypoint: health: 1 problem\(s\): task lost: results not written")
+    # the entrypoint's summary came at the first problem; the next waits out the minute
+    run.wait_log(r"entrypoint: health: 1 problem\(s\): task lost: writes its results to "
+                 r"database 'nowhere'")
+    assert run.log_text().count("entrypoint: health:") == 1

@@ -50,7 +50,8 @@ class Bed:
     """influxd, Telegraf with the shipped results.conf, and the entrypoint running the
     shipped temperature tasks with INFLUXDB_RESULTS_URL pointing at Telegraf."""
 
-    def __init__(self, root: Path, kapacitor_bin: Path, buffer_limit: int) -> None:
+    def __init__(self, root: Path, kapacitor_bin: Path, buffer_limit: int,
+                 extra: dict[str, str] | None = None) -> None:
         self.influx = Influx(_mkdir(root / "influxd"))
         self.influx.query("CREATE DATABASE telemetry")
         listen = f"127.0.0.1:{free_port()}"
@@ -66,6 +67,11 @@ class Bed:
         keep = {"temperature_alerts", "temperature_anomalies"}
         tasks = [t for t in shipped["tasks"] if t["name"] in keep]
         udfs = {u for t in tasks for u in t["udfs"]}
+        for name, tick in (extra or {}).items():  # tasks without UDFs
+            (home / "tick_scripts" / f"{name}.tick").write_text(tick)
+            tasks.append({"name": name, "tick_script": f"{name}.tick", "type": "stream",
+                          "dbrps": tasks[0]["dbrps"], "udfs": [], "enabled": True})
+            keep.add(name)
         config = {"udfs": [u for u in shipped["udfs"] if u["name"] in udfs], "tasks": tasks}
         (home / "config" / "config.json").write_text(json.dumps(config))
         self.run = LocalEntrypoint(home, root, kapacitor_bin, self.influx.url,
@@ -99,9 +105,12 @@ class Bed:
         thread.start()
         return thread
 
-    def count(self, measurement: str) -> int:
+    def count(self, measurement: str, db: str = "telemetry") -> int:
         """Points of a measurement in InfluxDB (its most complete field's count)."""
-        rows = self.influx.query(f'SELECT count(*) FROM "{measurement}"', "telemetry")
+        try:
+            rows = self.influx.query(f'SELECT count(*) FROM "{measurement}"', db)
+        except RuntimeError:  # no such database (yet)
+            return 0
         return max((v for k, v in rows[0].items() if k.startswith("count_")), default=0) \
             if rows else 0
 
@@ -119,8 +128,8 @@ def _mkdir(path: Path) -> Path:
 def bed(kapacitor_bin, tmp_path) -> Iterator:
     made: list[Bed] = []
 
-    def make(buffer_limit: int) -> Bed:
-        made.append(Bed(tmp_path, kapacitor_bin, buffer_limit))
+    def make(buffer_limit: int, extra: dict[str, str] | None = None) -> Bed:
+        made.append(Bed(tmp_path, kapacitor_bin, buffer_limit, extra))
         return made[-1]
 
     yield make
@@ -187,6 +196,41 @@ def test_beyond_the_buffer_the_oldest_results_are_dropped_counted_and_named(bed)
     assert dropped > 0 and stored >= 2000  # the buffer's worth, and what came before
     print(f"\nfigures: buffer 2000, {scores} scores + {alerts} alerts in, InfluxDB stopped "
           f"for the last {16 - 2} s of load: {stored} stored, {dropped} dropped (Telegraf)")
+
+
+FRESH_TICK = """
+stream
+    |from()
+        .measurement('environment')
+    |influxDBOut()
+        .database('fresh')
+        .retentionPolicy('autogen')
+        .measurement('copied')
+"""
+REFUSED_TICK = FRESH_TICK.replace("'fresh'", "'telemetry'").replace("'autogen'", "'forever'")
+
+
+def test_behind_the_buffer_a_new_database_is_created_and_a_refusal_is_named(bed):
+    """The buffer takes every write, so Kapacitor sees no error. A database InfluxDB lacks
+    is created before the first write to it (as influxDBOut().create() means to); a
+    retention policy it lacks makes InfluxDB refuse and Telegraf drop: the health check
+    names that task, and only that one."""
+    b = bed(buffer_limit=300_000, extra={"fresh": FRESH_TICK, "refused": REFUSED_TICK})
+    load = b.load(2, int(time.time() * 1000) - 3_600_000)
+    assert wait_for(lambda: "task refused:" in b.health()[1], 20), b.health()[1]
+    load.join(10)
+    assert wait_for(lambda: b.count("copied", db="fresh") == b.sent, 30), \
+        (b.count("copied", db="fresh"), b.sent, b.telegraf.log_text()[-2000:])
+    # the new database's line goes at the next check; the refused one stays
+    assert wait_for(lambda: "task fresh" not in b.health()[1], 15), b.health()[1]
+    said = b.health()[1]
+    assert re.search(r"unhealthy: task refused: writes its results to telemetry\.forever, a "
+                     r"retention policy InfluxDB at http://127\.0\.0\.1:\d+ does not have: they "
+                     r"are refused", said), said
+    assert "temperature_" not in said, said
+    # dropped by Telegraf (it does not retry a refusal other than a missing database)
+    assert wait_for(lambda: "retention policy not found: forever" in b.telegraf.log_text(), 20)
+    assert "failed to write points to InfluxDB" not in b.run.log_text()  # unseen by Kapacitor
 
 
 def test_compose_sends_results_through_the_buffer() -> None:
