@@ -37,6 +37,7 @@ DISK_CAP = 512 << 20
 STALE_AFTER = 60.0
 """The health check distrusts a status file not rewritten for this long."""
 HEALTH_FILE_ENV = "ENTRYPOINT_HEALTH_FILE"
+RESULTS_URL_ENV = "INFLUXDB_RESULTS_URL"
 BUFFER_LIMIT_ENV = "RESULTS_BUFFER_LIMIT"
 """The results buffer's size (Telegraf's metric_buffer_limit), when there is one."""
 
@@ -156,18 +157,20 @@ def _influxql(url: str, query: str, timeout: float = 5.0) -> set[str]:
             for row in series.get("values") or []}
 
 
-def missing_targets(url: str, targets: Mapping[str, set[tuple[str, str]]]) -> dict[str, str]:
+def missing_targets(url: str, targets: Mapping[str, set[tuple[str, str]]],
+                    buffered: bool = False) -> dict[str, str]:
     """{task: why} for tasks writing to a database or retention policy InfluxDB lacks: it
-    refuses every such write (behind a results buffer they wait there, unseen)."""
+    refuses every such write. `buffered`: a results buffer creates a database before its
+    first write to it, so only a missing retention policy loses results."""
     databases = _influxql(url, "SHOW DATABASES")
     policies: dict[str, set[str]] = {}
     found = {}
     for task, wanted in sorted(targets.items()):
         for db, rp in sorted(wanted):
-            if db not in databases:
+            if db not in databases and not buffered:
                 found[task] = f"task {task}: writes its results to database {db!r}, which " \
                               f"InfluxDB at {url} does not have: they are refused until it exists"
-            elif rp:
+            elif rp and db in databases:
                 if db not in policies:
                     policies[db] = _influxql(url, f'SHOW RETENTION POLICIES ON "{db}"')
                 if rp not in policies[db]:
@@ -239,7 +242,8 @@ class Monitor:
         if "influxdb" in self.problems:
             return
         try:
-            missing = missing_targets(self.influxdb_url, self._targets)
+            missing = missing_targets(self.influxdb_url, self._targets,
+                                      buffered=bool(os.environ.get(RESULTS_URL_ENV)))
         except (OSError, ValueError, KeyError):
             return
         for key in [k for k in self.problems if k.startswith("target:")]:

@@ -167,3 +167,19 @@ stream
         .database(db)
 """
     assert monitor.result_targets(script) == {("telemetry", "autogen")}
+
+
+def test_behind_a_buffer_only_a_missing_retention_policy_is_a_loss(tmp_path):
+    """The buffer creates a database at its first write (tests/test_results_buffer.py)."""
+    from localstack.influxd import LocalInfluxd
+
+    server = LocalInfluxd(tmp_path)
+    try:
+        server.query("CREATE DATABASE have")
+        targets = {"new": {("fresh", "autogen")}, "rp": {("have", "forever")},
+                   "fine": {("have", "autogen")}}
+        direct = monitor.missing_targets(server.url, targets)
+        assert set(direct) == {"new", "rp"}
+        assert set(monitor.missing_targets(server.url, targets, buffered=True)) == {"rp"}
+    finally:
+        server.stop()
