@@ -60,7 +60,7 @@ def define(api: KapacitorApi, task: Task) -> None:
 
 
 def running_unchanged(api: KapacitorApi, task: Task) -> bool:
-    """Whether Kapacitor already runs exactly this definition, enabled.
+    """Whether Kapacitor already runs exactly this definition (enabled and executing).
 
     After a restart on the same volume, kapacitord starts its stored enabled tasks before its
     HTTP API listens. Redefining them (disable, then enable) would drop every point written
@@ -78,7 +78,8 @@ def running_unchanged(api: KapacitorApi, task: Task) -> bool:
     def dbrps(items: Iterable[Mapping[str, str]]) -> list[tuple[str, str]]:
         return sorted((d.get("db", ""), d.get("rp", "")) for d in items)
 
-    return (have.get("status") == "enabled" and have.get("script") == want["script"]
+    return (have.get("status") == "enabled" and bool(have.get("executing"))
+            and have.get("script") == want["script"]
             and have.get("type") == want["type"]
             and typed(have.get("vars") or {}) == typed(want["vars"])
             and dbrps(have.get("dbrps") or []) == dbrps(want["dbrps"]))

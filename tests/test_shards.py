@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from entrypoint import shard as entry_shard
+from localstack.entrypoint import LocalEntrypoint, make_home
 from tests.testbed import ROOT
 
 
@@ -200,3 +201,35 @@ def test_entrypoint_hands_the_shard_only_to_scripts_that_declare_it() -> None:
     assert entry_shard.task_vars("stream|from()\n", env) == {}
     assert entry_shard.task_vars(script, {}) == {}
     assert entry_shard.series_regex("a.b/c") == r"^a\.b\/c$"
+
+
+# --- a restarted shard keeps its tasks running -----------------------------------------------
+
+
+def test_restart_on_the_same_volume_leaves_running_tasks_alone(kapacitor_bin, influxdb,
+                                                                tmp_path) -> None:
+    """kapacitord starts its stored tasks before it listens; the entrypoint must not disable
+    and enable them again (points the router delivers meanwhile would reach no task)."""
+    home = make_home(tmp_path)
+    names = ["temperature_moving_average", "temperature_anomalies"]
+    first = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb.url, KAPACITOR_SHARD="1")
+    try:
+        first.wait_tasks(names, timeout=60)
+        before = {n: first.api.task(n) for n in names}
+    finally:
+        first.stop()
+    second = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb.url, KAPACITOR_SHARD="1")
+    try:
+        second.wait_tasks(names, timeout=60)
+        for name in names:
+            after = second.api.task(name)
+            assert after["executing"] and after["vars"]["shard"]["value"] == "1"
+            assert after["last-enabled"] == before[name]["last-enabled"], f"{name} redefined"
+    finally:
+        second.stop()
+    third = LocalEntrypoint(home, tmp_path, kapacitor_bin, influxdb.url, KAPACITOR_SHARD="2")
+    try:  # another shard id is another definition: redefined with the new vars
+        third.wait_tasks(names, timeout=60)
+        assert third.api.task(names[0])["vars"]["shard"]["value"] == "2"
+    finally:
+        third.stop()
