@@ -295,6 +295,9 @@ def test_a_full_data_volume_turns_health_unhealthy_naming_the_cause(stack, small
                      r"on device", said), said
     assert wait_for(lambda: "task anom: UDF state not saved" in health(run)[1], 10), \
         health(run)[1]
+    assert wait_for(lambda: re.search(r"task anom: snapshot failed: write .*kapacitor\.db: no "
+                                      r"space left on device", health(run)[1]), 10), \
+        health(run)[1]
     assert run.api.task("anom")["executing"] and run.api.task("hot")["executing"]
     assert re.search(r"entrypoint: health: \d problem\(s\): ", run.log_text())
     print(f"\nfigures: health with the volume full:\n{said}")
