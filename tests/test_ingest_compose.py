@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kapacitorkit.api import ApiError, KapacitorApi
-from tests.dockerbed import ROOT, influx_rows, poll
+from tests.dockerbed import ROOT, ensure_base_images, influx_rows, poll
 from tests.test_container_files import compose_config
 from tests.test_docker_compose import Compose
 
@@ -21,6 +21,7 @@ TASKS = ("machine_failure", "uncomfortable")
 
 @pytest.fixture
 def stack(kapacitor_image: str, simulator_image: str, tmp_path: Path) -> Iterator[Compose]:
+    ensure_base_images("influxdb", "mosquitto", "telegraf")
     compose = Compose(tmp_path, "docker-compose.yml", OVERRIDE)
     shutil.copy2(ROOT / OVERRIDE, tmp_path / OVERRIDE)
     shutil.copytree(ROOT / "Samples/influxdb_subscription",
