@@ -8,9 +8,11 @@ real Docker engine with 3 shards, is tests/test_shards_live.py.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
+import time
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -22,6 +24,8 @@ import yaml
 
 from entrypoint import shard as entry_shard
 from localstack.entrypoint import LocalEntrypoint, make_home
+from localstack.polling import wait_for
+from simulator.generate import iter_all, to_line_protocol_batch
 from tests.testbed import ROOT
 
 
@@ -233,3 +237,32 @@ def test_restart_on_the_same_volume_leaves_running_tasks_alone(kapacitor_bin, in
         assert third.api.task(names[0])["vars"]["shard"]["value"] == "2"
     finally:
         third.stop()
+
+
+def test_alerts_and_results_carry_the_shard(kapacitor_bin, influxdb, tmp_path) -> None:
+    """Alerts (both topics' log handlers) and results of shard 2 say shard 2."""
+    influxdb.query("CREATE DATABASE telemetry")
+    entry = LocalEntrypoint(make_home(tmp_path), tmp_path, kapacitor_bin, influxdb.url,
+                            KAPACITOR_SHARD="2")
+    try:
+        entry.wait_tasks(["temperature_anomalies", "machine_failure"], timeout=60)
+        steps = iter_all(5, ["sensor-1", "sensor-2"], ["mill-1"],
+                         start_ns=time.time_ns() - 3000 * 10**9, step_s=1.0,
+                         anomaly_rate=0.02, failure_rate=0.05)
+        body = "".join(to_line_protocol_batch(next(steps)) for _ in range(3000))
+        entry.api.write(body, "telemetry", "autogen")
+        logs = {name: tmp_path / "data" / "alerts" / f"{name}.log"
+                for name in ("anomalies", "machine_failures")}
+        wait_for(lambda: all(p.exists() and p.read_text().strip() for p in logs.values()), 60,
+                 what="alerts in both topics' logs")
+        for path in logs.values():
+            events = [json.loads(line) for line in path.read_text().splitlines()]
+            tags = [s["tags"] for e in events for s in e["data"]["series"]]
+            assert tags and all(t["shard"] == "2" for t in tags), path.name
+        wait_for(lambda: influxdb.query('SELECT count(*) FROM "anomaly_scores"', "telemetry"),
+                 30, what="anomaly scores in InfluxDB")
+        shards_seen = influxdb.query('SHOW TAG VALUES FROM "anomaly_scores" WITH KEY = "shard"',
+                                     "telemetry")
+        assert [row["value"] for row in shards_seen] == ["2"]
+    finally:
+        entry.stop()
