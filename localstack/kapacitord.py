@@ -64,6 +64,10 @@ class LocalKapacitord(Process):
     def restart(self) -> None:
         """Stop and start again on the same data dir (tasks and snapshots persist)."""
         self.stop()
+        self.start()
+
+    def start(self, timeout: float = 60) -> None:
+        """Start again after stop(), on the same data dir and log."""
         self._log = self.log_path.open("ab")
         self._spawn()
-        self.api.wait_ready(60, alive=self.alive)
+        self.api.wait_ready(timeout, alive=self.alive)
