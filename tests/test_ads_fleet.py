@@ -105,6 +105,22 @@ def fleet_feed(series: int, ticks: int, seed: int = 0) -> tuple[np.ndarray, ...]
     return slots, times, values.ravel()
 
 
+def test_a_fleet_in_chunks_of_a_few_points_per_series_scores_as_each_series_alone() -> None:
+    """Past FLEET_ROUND series in a call, rounds take one point per series: the same."""
+    series, ticks = 400, 300
+    slots, times, values = fleet_feed(series, ticks, seed=3)
+    det, rng, start = FleetDetector(), np.random.default_rng(3), 0
+    scores = np.zeros(len(values))
+    while start < len(values):
+        end = min(len(values), start + int(rng.integers(series // 2, 3 * series)))
+        scores[start:end] = det.score_and_learn(slots[start:end], times[start:end],
+                                                values[start:end]).scores
+        start = end
+    for s in (0, 17, 399):
+        alone = SeriesDetector().score_and_learn(times[s::series].tolist(), values[s::series])
+        assert np.array_equal(scores[s::series], alone.scores)
+
+
 def test_a_snapshot_of_many_series_continues_exactly() -> None:
     slots, times, values = fleet_feed(300, 400)
     whole = FleetDetector().score_and_learn(slots, times, values)

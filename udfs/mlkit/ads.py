@@ -70,6 +70,9 @@ RANKS = np.array([2, 2, 2, 2, 2, 4])
 # a run a little longer than before is no news).
 RUN_MARGIN = 1.0
 MOMENTS = 1 + 2 * VIEWS  # count, sums, sums of squares
+FLEET_ROUND = 256
+"""With this many series in a round, a point of each per round (the short path) is cheaper
+than their segments padded to the longest."""
 
 
 class Explanation(NamedTuple):
@@ -340,6 +343,8 @@ class FleetDetector:
             if not len(active):
                 return out
             lengths = self._segment_lengths(series[active], counts[active] - done[active])
+            if len(active) >= FLEET_ROUND:
+                lengths = np.minimum(lengths, 1)
             for group in _by_length(lengths):
                 a = active[group]
                 done[a] += self._round(series[a], order, starts[a] + done[a], lengths[group],
