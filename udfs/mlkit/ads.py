@@ -246,6 +246,7 @@ class FleetDetector:
     count: np.ndarray
     maxima: np.ndarray
     moments: np.ndarray
+    alerting_now: np.ndarray
 
     def __init__(self, config: AdsConfig | None = None, capacity: int = 16) -> None:
         self.config = config or AdsConfig()
@@ -281,6 +282,7 @@ class FleetDetector:
             "count": ((), np.int64, 0),  # full blocks in the ring
             "maxima": ((self.blocks, views), np.float64, 0.0),  # only the first count used
             "moments": ((self.blocks, MOMENTS), np.float64, 0.0),
+            "alerting_now": ((), np.bool_, False),  # has an AlertState (self.alerting)
         }
 
     @property
@@ -458,10 +460,7 @@ class FleetDetector:
             ratio = (views - high + span) / ((1.0 + margins) * span)
         ratio = np.where(span > 0, ratio, np.where(views > high, 2.0, 0.0))
         scores = np.clip(0.5 * ratio.max(axis=2), 0.0, 1.0)
-        alerting = self.alerting
-        tracked = flags.any(axis=1)
-        if alerting:
-            tracked |= np.fromiter((slot in alerting for slot in s.tolist()), bool, len(s))
+        tracked = flags.any(axis=1) | self.alerting_now[s]
         quiet = np.flatnonzero(~tracked)
         out.scores[at[quiet][inside[quiet]]] = scores[quiet][inside[quiet]]
         self.since_alert[s[quiet]] += consumed[rows[quiet]]
@@ -512,11 +511,16 @@ class FleetDetector:
             since_rows = views[watched_from:stop]
             state.watch.since = np.maximum(state.watch.since, since_rows.max(axis=0)).tolist()
             state.watch.rows.extend(since_rows.tolist())
+        self._keep_state(slot, state)
+        return stop, relearn
+
+    def _keep_state(self, slot: int, state: AlertState) -> None:
+        """Keep a series' alert state while it has one (alerting_now mirrors the dict)."""
         if state.idle:
             self.alerting.pop(slot, None)
         else:
             self.alerting[slot] = state
-        return stop, relearn
+        self.alerting_now[slot] = not state.idle
 
     def _absorb(self, slots: np.ndarray, views: np.ndarray, consumed: np.ndarray) -> None:
         """Add each series' consumed points to its current block, closing full blocks."""
@@ -590,8 +594,7 @@ class FleetDetector:
         self.head[slot], self.count[slot] = 1, 1
         self._update_range(np.array([slot]))
         state.watch = None
-        if state.idle:
-            del self.alerting[slot]
+        self._keep_state(slot, state)
 
     # -------------------------------------------------------------------------- state
 
@@ -664,8 +667,7 @@ class FleetDetector:
         if d.get("pending"):  # absent from states taken before `confirm`
             flagged, age, high = d["pending"]
             state.pending = Pending(int(flagged), int(age), _floats(high))
-        if not state.idle:
-            self.alerting[slot] = state
+        self._keep_state(slot, state)
 
     def _load_tail(self, slot: int, tail: list[float], steps: list[float]) -> None:
         w = self.config.window - 1
