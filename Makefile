@@ -69,7 +69,7 @@ helm:  ## build (or find cached) helm at the version pinned in tools/helm/go.mod
 	bash scripts/install_helm.sh
 
 bench-shards: venv  ## points/s through 1 and 2 shards (Docker); BENCH_SHARDS="1 2 4 8" on a larger machine
-	$(PYTHON) bench/shards.py --shards $(or $(BENCH_SHARDS),1 2)
+	$(PYTHON) bench/shards.py --rounds 3 --direct --shards $(or $(BENCH_SHARDS),1 2)
 
 demo:  ## set-up (once), then influxd + kapacitord through the entrypoint, the simulator, the report
 	bash scripts/setup.sh demo

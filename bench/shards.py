@@ -1,6 +1,6 @@
 """Points/s of ads_model through the Telegraf shard router and 1, 2, ... Kapacitor shards.
 
-    python bench/shards.py [--shards 1 2] [--series 500] [--points 200] [--rounds 2]
+    python bench/shards.py [--shards 1 2] [--series 500] [--points 400] [--rounds 2] [--direct]
 
 The same path as docs/scaling.md, without Docker (so only the parts measured share the
 cores): the bench POSTs line protocol to the router (real Telegraf with the starlark shard
@@ -13,8 +13,11 @@ point (their task stats). Shard counts alternate over `--rounds` rounds, so each
 the same machine load. The router, kapacitord and the UDFs share the machine's cores; the
 writer's bodies are built before the clock starts.
 
-On a larger machine: `python bench/shards.py --shards 1 2 4 8 --series 4000` (make bench-shards
-BENCH_SHARDS="1 2 4 8").
+`--direct` adds two paths in the same run: one router per shard (each series always through
+the same one) and no router (the bench splits the points by the same hash).
+
+On a larger machine: `python bench/shards.py --shards 1 2 4 8 --series 4000 --direct`
+(make bench-shards BENCH_SHARDS="1 2 4 8").
 """
 
 from __future__ import annotations
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--series", type=int, default=500)
-    parser.add_argument("--points", type=int, default=200, help="points per series")
+    parser.add_argument("--points", type=int, default=400, help="points per series")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--direct", action="store_true",
                         help="also without the router: the bench splits the points itself")
