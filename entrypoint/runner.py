@@ -142,7 +142,7 @@ class Entrypoint:
                     watcher = self._dev_changes(changed, watcher)
             waiting = self._socket_users(self.sockets.down())
             for name, error, when in self.server.failed_tasks():
-                if name not in waiting:  # those restart once their socket UDF is back
+                if name not in waiting and not self._before_socket_restart(name, when):
                     self.supervisor.failed(name, error, when)
             self.monitor.lines(self.server.lines_of_loss())
             for name in self.sockets.check():
@@ -161,6 +161,13 @@ class Entrypoint:
         """The enabled tasks Kapacitor accepted that call one of these (socket) UDFs."""
         return {n for n, t in self.config.tasks.items()
                 if t.enabled and n not in self.refused and udfs & set(t.udfs)}
+
+    def _before_socket_restart(self, task: str, when: float | None) -> bool:
+        """Kapacitor logged the failure of a connection to a socket UDF server that has been
+        restarted since: the restart restarts the task too (once is enough: a second restart
+        drops the points it arrives among)."""
+        udfs = self.config.tasks[task].udfs if task in self.config.tasks else ()
+        return when is not None and when < self.sockets.last_started(udfs)
 
     def _restart_users(self, udf: str) -> None:
         """A socket UDF listens again: its tasks' connections died with the old server. (Until

@@ -71,6 +71,7 @@ class Server:
     failures: int = 0
     restart_at: float | None = None
     healthy_since: float | None = None
+    started_wall: float = 0.0  # epoch seconds of the last start, to date Kapacitor's errors
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -155,7 +156,7 @@ class SocketUdfs:
         server.reader = threading.Thread(target=self._pass_output, args=(server, proc.stdout),
                                          daemon=True, name=f"socket-udf-{server.udf.name}")
         server.reader.start()
-        server.healthy_since = self.clock()
+        server.healthy_since, server.started_wall = self.clock(), time.time()
         log(f"socket UDF {server.udf.name}: started (pid {proc.pid}) on {server.path}")
 
     @staticmethod
@@ -196,6 +197,10 @@ class SocketUdfs:
     def down(self) -> set[str]:
         """The socket UDFs whose server is not running now."""
         return {name for name, server in self.servers.items() if not server.alive()}
+
+    def last_started(self, names: Iterable[str]) -> float:
+        """When the latest of these servers started (epoch seconds; 0 if none is a socket UDF)."""
+        return max((self.servers[n].started_wall for n in names if n in self.servers), default=0.0)
 
     def check(self) -> list[str]:
         """Restart servers that died (backoff as for tasks); the names now listening again."""
