@@ -15,6 +15,7 @@ import subprocess
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ import yaml
 
 from entrypoint import shard as entry_shard
 from localstack.entrypoint import LocalEntrypoint, make_home
+from localstack.influxd import LocalInfluxd
 from localstack.polling import wait_for
 from simulator.generate import iter_all, to_line_protocol_batch
 from tests.testbed import ROOT
@@ -239,9 +241,23 @@ def test_restart_on_the_same_volume_leaves_running_tasks_alone(kapacitor_bin, in
         third.stop()
 
 
-def test_alerts_and_results_carry_the_shard(kapacitor_bin, influxdb, tmp_path) -> None:
+@pytest.fixture
+def own_influxdb(tmp_path: Path) -> Iterator[LocalInfluxd]:
+    """An influxd of this test's own: the session's is shared, and these points would show
+    up in other tests' queries of `telemetry`."""
+    (tmp_path / "influxd").mkdir()
+    server = LocalInfluxd(tmp_path / "influxd")
+    try:
+        server.query("CREATE DATABASE telemetry")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.influxdb
+def test_alerts_and_results_carry_the_shard(kapacitor_bin, own_influxdb, tmp_path) -> None:
     """Alerts (both topics' log handlers) and results of shard 2 say shard 2."""
-    influxdb.query("CREATE DATABASE telemetry")
+    influxdb = own_influxdb
     entry = LocalEntrypoint(make_home(tmp_path), tmp_path, kapacitor_bin, influxdb.url,
                             KAPACITOR_SHARD="2")
     try:
