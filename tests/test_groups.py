@@ -10,6 +10,7 @@ from udfkit import snapshot, udf_pb2
 from udfkit.client import option_values
 from udfkit.groups import GroupTable
 from udfkit.options import parse_options
+from udfkit.points import decoded
 
 S = 10**9
 
@@ -82,7 +83,7 @@ def test_ads_model_forgets_an_idle_group_in_memory_and_in_its_snapshot() -> None
     header, _ = snapshot.unpack_arrays(ads.state())  # a snapshot forgets first
     assert header["groups"]["keys"] == ["host=b"] and header["series"] == 1
     assert set(ads.groups.by_group) == {"host=b"}
-    back = ads.points([_point("a", 200 * S, 21.0)])
+    back = [decoded(p) for p in ads.points([_point("a", 200 * S, 21.0)])]
     assert back[0].fieldsDouble["anomaly_score"] == 0.0, "a returning group learns again"
 
 

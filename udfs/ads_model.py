@@ -24,7 +24,7 @@ from mlkit.ads_config import AdsConfig, bounds_problem, settings  # light: no nu
 from udfkit import DOUBLE, DURATION, INT, STRING, Handler, Opt, OptionError, run
 from udfkit.groups import DAY_NS, GroupTable
 from udfkit.options import non_negative
-from udfkit.points import PointError, like, number
+from udfkit.points import Encoded, FieldEncoder, PointError, like, number
 
 MAX_MAGNITUDE = 1e150
 """Larger values are rejected: ranges and window sums of the views stay finite."""
@@ -58,6 +58,7 @@ class AdsModel(Handler):
         self.ads = ads
         self.field = options["field"]
         self.score_field, self.flag_field = options["score_field"], options["flag_field"]
+        self.encode = FieldEncoder(self.score_field, self.flag_field)
         self.on_error = options["on_error"]
         self.config = AdsConfig(**{name: options[name] for name, *_ in settings()})
         try:
@@ -69,7 +70,7 @@ class AdsModel(Handler):
 
     def points(self, points):
         self.detector.forget(self.groups.expire())
-        kept, doubles, values = self._values(points)
+        kept, values = self._values(points)
         times = [p.time for p in kept]
         slots = self.groups.slots([p.group for p in kept], times)
         try:
@@ -77,21 +78,20 @@ class AdsModel(Handler):
         except Exception as exc:  # the state of these series may be half-updated: they restart
             self._start_over(kept, slots, exc)
             return []
-        self._annotate(kept, doubles, scored)
+        out = self._annotate(kept, scored)
         if scored.periods:
-            return self._with_periods(kept, scored.periods)
-        return kept
+            return self._with_periods(kept, out, scored.periods)
+        return out
 
-    def _values(self, points: list) -> tuple[list, list, list[float]]:
-        """The points with a usable value, their double-field maps and their values; the
-        others are rejected, each with the reason udfkit.points.number gives. The common
-        case, a double field within range, takes no per-point call."""
+    def _values(self, points: list) -> tuple[list, list[float]]:
+        """The points with a usable value and their values; the others are rejected, each
+        with the reason udfkit.points.number gives. The common case, a double field within
+        range, takes no per-point call."""
         field = self.field
-        doubles = [p.fieldsDouble for p in points]  # each map wrapper is made once
-        values = [d.get(field) for d in doubles]
+        values = [p.fieldsDouble.get(field) for p in points]
         if None in values or not all(-MAX_MAGNITUDE <= v <= MAX_MAGNITUDE for v in values):
-            kept, kept_doubles, good = [], [], []
-            for point, double, value in zip(points, doubles, values, strict=True):
+            kept, good = [], []
+            for point, value in zip(points, values, strict=True):
                 try:
                     if value is None or not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
                         value = number(point, field, MAX_MAGNITUDE)
@@ -99,10 +99,9 @@ class AdsModel(Handler):
                     self.reject(point, str(exc))
                     continue
                 kept.append(point)
-                kept_doubles.append(double)
                 good.append(value)
-            return kept, kept_doubles, good
-        return points, doubles, values
+            return kept, good
+        return points, values
 
     def _start_over(self, kept: list, slots: list[int], exc: Exception) -> None:
         reason = f"ads_model: {type(exc).__name__}: {exc} (these series start over)"
@@ -110,25 +109,25 @@ class AdsModel(Handler):
             self.reject(point, reason)
         self.detector.forget(sorted(set(slots)))
 
-    def _annotate(self, kept: list, doubles: list, scored) -> None:
-        score_field, flag_field = self.score_field, self.flag_field
-        for point, double, score, flag in zip(kept, doubles, scored.scores.tolist(),
-                                              scored.anomalous.tolist(), strict=True):
-            double[score_field] = score
-            point.fieldsBool[flag_field] = flag
+    def _annotate(self, kept: list, scored) -> list[Encoded]:
+        """Each point with its score and flag (encoded, the agent appends them); the few
+        anomalous points also get their alert mark and explanation as fields."""
         for k in scored.alerts:
             kept[k].fieldsBool["anomaly_start"] = True
         for k, why in scored.explanations.items():
             _explain(kept[k], why)
+        encode = self.encode
+        return [Encoded(point, encode(score, flag)) for point, score, flag in
+                zip(kept, scored.scores.tolist(), scored.anomalous.tolist(), strict=True)]
 
-    def _with_periods(self, kept: list, periods: dict) -> list:
+    def _with_periods(self, kept: list, out: list, periods: dict) -> list:
         """Scored points in input order, each closed period right after the point closing it."""
-        out = []
-        for i, point in enumerate(kept):
-            out.append(point)
+        merged = []
+        for i, item in enumerate(out):
+            merged.append(item)
             if i in periods:
-                out.append(self._period_point(point, periods[i]))
-        return out
+                merged.append(self._period_point(kept[i], periods[i]))
+        return merged
 
     def _period_point(self, point, period):
         closed = like(point, time=period.end_ns)

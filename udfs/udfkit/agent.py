@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from udfkit import framing, gc_settings, snapshot, statefile, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
-from udfkit.points import PointError
+from udfkit.points import Encoded, PointError
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
 
@@ -460,7 +460,7 @@ class Agent:
             if emit:
                 self._emit(points, 0)
 
-    def _emit(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
+    def _emit(self, points: Sequence[udf_pb2.Point | Encoded], entry_ns: int) -> None:
         if not points:
             return
         if self._profiling:
@@ -470,7 +470,10 @@ class Agent:
         frames: list[bytes] = []
         append = frames.append
         for point in points:
-            data = point.SerializeToString()
+            if isinstance(point, Encoded):  # a point and fields to add, already encoded
+                data = point.point.SerializeToString() + point.fields
+            else:
+                data = point.SerializeToString()
             n = len(data)
             append(prefixes[n] + data if n < limit else framing.frame_point_response(data))
         self._out.extend(frames)
@@ -688,14 +691,14 @@ class Agent:
         self._respond(end=end)
 
 
-def _in_input_order(points: list[udf_pb2.Point], out: list[udf_pb2.Point],
-                    passed: list[udf_pb2.Point]) -> list[udf_pb2.Point]:
+def _in_input_order(points: list[udf_pb2.Point], out: Sequence[udf_pb2.Point | Encoded],
+                    passed: list[udf_pb2.Point]) -> list[udf_pb2.Point | Encoded]:
     """Handler output and passed-on rejected points, in the order the points came in; a
     point the handler made (not an input) stays right after the one before it."""
     position = {id(point): i for i, point in enumerate(points)}
     keyed, last = [], -1
     for point in out:
-        last = position.get(id(point), last)
+        last = position.get(id(point.point if isinstance(point, Encoded) else point), last)
         keyed.append((last, point))
     keyed += [(position[id(point)], point) for point in passed]
     keyed.sort(key=lambda item: item[0])
@@ -709,12 +712,13 @@ def _parse_request(message: bytes) -> udf_pb2.Request:
         raise ProtocolError(f"malformed request: {exc}") from exc
 
 
-def _stamp(points: list[udf_pb2.Point], entry_ns: int) -> None:
+def _stamp(points: Sequence[udf_pb2.Point | Encoded], entry_ns: int) -> None:
     """PROFILING_MODE: entry and exit times of the UDF and its latency on every output point."""
     exit_ns = time.time_ns()
     entry_ns = entry_ns or exit_ns
     latency_ms = (exit_ns - entry_ns) / 1e6
-    for point in points:
+    for item in points:
+        point = item.point if isinstance(item, Encoded) else item
         point.fieldsInt["udf_entry_ns"] = entry_ns
         point.fieldsInt["udf_exit_ns"] = exit_ns
         point.fieldsDouble["udf_latency_ms"] = latency_ms

@@ -9,12 +9,13 @@ Batch handlers implement ``batch``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from udfkit import udf_pb2
 from udfkit.options import Opt
+from udfkit.points import Encoded
 
 STREAM, BATCH = udf_pb2.STREAM, udf_pb2.BATCH
 Point = udf_pb2.Point
@@ -90,8 +91,9 @@ class Handler:
         """Handle one stream point; return None, a point, or a list of points."""
         raise NotImplementedError(f"{self.name} does not take stream points")
 
-    def points(self, points: list[Point]) -> list[Point]:
+    def points(self, points: list[Point]) -> Sequence[Point | Encoded]:
         """Vectorised form of point(); the agent calls it when a subclass overrides it.
+        Output items may be points or udfkit.points.Encoded (a point and fields to add).
 
         Bad points go to reject(), not into the result; if it raises, every point
         of the call is treated as failed.

@@ -1,0 +1,21 @@
+"""Fields added as encoded bytes (udfkit.points.FieldEncoder) decode as if set on the point."""
+
+from __future__ import annotations
+
+import pytest
+
+from udfkit.points import Encoded, FieldEncoder, Point, decoded
+
+
+@pytest.mark.parametrize("flag", [False, True])
+@pytest.mark.parametrize("score", [0.0, 0.5, 1.0, 1e-300, -2.5])
+def test_encoded_fields_decode_as_set_fields(score: float, flag: bool) -> None:
+    point = Point(time=7, name="m", group="host=a", fieldsDouble={"value": 1.5},
+                  fieldsBool={"is_anomaly": not flag})  # a value already there is replaced
+    point.tags["host"] = "a"
+    expected = Point()
+    expected.CopyFrom(point)
+    expected.fieldsDouble["anomaly_score"] = score
+    expected.fieldsBool["is_anomaly"] = flag
+    item = Encoded(point, FieldEncoder("anomaly_score", "is_anomaly")(score, flag))
+    assert decoded(item) == expected
