@@ -198,9 +198,13 @@ def test_dev_mode_restarts_a_socket_udf_whose_file_changed(sample_entry, influxd
     assert not alive(before["humidity_classifier"][0])
     entry.wait_log(r"dev: task point_classifier: UDF code changed, restarting")
     assert wait_for(lambda: entry.api.task("point_classifier")["executing"], 15)
-    write(entry, [("office", 28.0, 50.0)])
-    assert wait_for(lambda: results(influxdb) == [("office", 28.0, 50.0)], 15), \
-        entry.log_text()[-3000:]
+    # a point written while Kapacitor restarts the task's nodes may reach the old ones and be
+    # dropped with them: write again until the restarted task has classified one
+    for _ in range(3):
+        write(entry, [("office", 28.0, 50.0)])
+        if wait_for(lambda: results(influxdb), 5):
+            break
+    assert set(results(influxdb)) == {("office", 28.0, 50.0)}, entry.log_text()[-3000:]
 
 
 def test_config_json_declares_socket_in_the_schema():
