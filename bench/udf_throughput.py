@@ -5,7 +5,7 @@
 rfc_classifier (vectorised) is compared with scoring one-row DataFrames per
 point, the usual way; ads_model (vectorised) with scoring one point per call.
 Both also run with CPython's default collector settings (--default-gc), and
-every row gives the time the UDF spent in the collector (udfkit.heap).
+every row gives the time the UDF spent in the collector (udfkit.gc_settings).
 The clock starts after Init (model loading); ads_model's figure includes its
 learning phase (64 points per series).
 """
@@ -21,27 +21,17 @@ from pathlib import Path
 
 from stdio_driver import drive, framed_points, handshake
 
+from faultkit import protocol
 from udfkit import udf_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def telemetry(n: int) -> list[udf_pb2.Point]:
+    """n machine readings of four mills, interleaved (faultkit.protocol's AI4I generator)."""
     rng = random.Random(7)
-    points = []
-    for i in range(n):
-        p = udf_pb2.Point(time=1_700_000_000_000_000_000 + i * 10**9, name="machine",
-                          database="telemetry", retentionPolicy="autogen",
-                          group=f"machine=mill-{i % 4}")
-        p.tags["machine"] = f"mill-{i % 4}"
-        air = rng.gauss(300, 2)
-        values = {"air_temperature": air, "process_temperature": air + rng.gauss(10, 1),
-                  "rotational_speed": rng.gauss(1540, 180), "torque": rng.gauss(40, 10),
-                  "tool_wear": float(i % 250)}
-        p.fieldsDouble.update(values)
-        p.fieldsInt["product_type"] = i % 3
-        points.append(p)
-    return points
+    return [protocol.telemetry(rng, 1_700_000_000_000_000_000 + i * 10**9, f"mill-{i % 4}")
+            for i in range(n)]
 
 
 def environment(n: int, groups: int = 4) -> list[udf_pb2.Point]:

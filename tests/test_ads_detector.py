@@ -259,10 +259,11 @@ def corpus_scores(**options):
     return detector_scores(options, series, windows)
 
 
+@pytest.mark.slow
 def test_whole_nab_corpus_holds_its_floor() -> None:
     """The detector's defaults on all 46 corpus files, in-process (the UDF alerts identically:
-    tests/test_ads_model.py): the overall NAB score and the windows hit stay at the targets of
-    issue #8, and no series without anomalies alerts. `make nab` prints the full tables."""
+    tests/test_ads_model.py): the overall NAB score and the windows hit stay at the detector's
+    earlier targets, and no series without anomalies alerts. `make nab` prints the tables."""
     from mlkit.nab import NAB_DIR, totals
 
     scores = corpus_scores()
@@ -274,6 +275,7 @@ def test_whole_nab_corpus_holds_its_floor() -> None:
     assert not [s for s in scores if s.name in no_anomaly and s.false_alerts]
 
 
+@pytest.mark.slow
 def test_confirm_trades_a_few_windows_for_far_fewer_false_alerts_on_the_corpus() -> None:
     """What the README promises of `confirm` 3 (`make nab-tradeoff`): under two thirds of
     the default's false alerts and fewer files over 1 per 2,000 points, the score >= 60."""

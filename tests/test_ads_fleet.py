@@ -43,6 +43,7 @@ def test_whole_streams_score_as_the_per_series_detector(seed: int) -> None:
     assert_golden(seed, *split_scores(seed, []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 6, 10])
 def test_one_point_per_call_scores_the_same(seed: int) -> None:
     """Includes changes that become the new normal on a call's last point."""

@@ -598,7 +598,7 @@ class FleetDetector:
 
     # -------------------------------------------------------------------------- state
 
-    def to_bytes(self, slots: Sequence[int], meta: dict[str, Any] | None = None) -> bytes:
+    def to_bytes(self, slots: Sequence[int], meta: dict[str, Any] | None = None) -> bytearray:
         """The state of `slots` (in that order), binary: the arrays as they are, with the
         blocks of each series only as far as it has any."""
         rows = np.asarray(slots, dtype=np.int64)
@@ -690,18 +690,19 @@ class SeriesDetector:
         """True until the detector has seen `learn` points."""
         return int(self.fleet.seen[0]) < self.config.learn
 
-    def score_and_learn(self, ts: Sequence[int], values: Sequence[float]) -> Scored:
+    def score_and_learn(self, ts: Sequence[int], values: Sequence[float] | np.ndarray
+                        ) -> Scored:
         """Score points of this series in time order and learn from them; a batch gives
         the same results as one call per point."""
         scored = self.fleet.score_and_learn(np.zeros(len(values), dtype=np.int64), ts, values)
         return Scored(scored.scores.tolist(), scored.anomalous.tolist(), scored.alerts,
                       scored.periods, scored.explanations)
 
-    def alerts(self, ts: Sequence[int], values: Sequence[float]) -> list[int]:
+    def alerts(self, ts: Sequence[int], values: Sequence[float] | np.ndarray) -> list[int]:
         """Timestamps of the points that raised an alert (the detector learns them)."""
         return [int(ts[i]) for i in self.score_and_learn(ts, values).alerts]
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self) -> bytearray:
         return self.fleet.to_bytes([0])
 
     @classmethod

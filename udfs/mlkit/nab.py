@@ -120,7 +120,7 @@ def detector_scores(options: Mapping[str, Any], series: Mapping[str, tuple[list[
     exactly as the UDF: tests/test_ads_model.py)."""
     from mlkit.ads import SeriesDetector
 
-    return [score_file(name, ts, SeriesDetector(**options).alerts(ts, values),  # type: ignore[arg-type]
+    return [score_file(name, ts, SeriesDetector(**options).alerts(ts, values),
                        windows[name])
             for name, (ts, values) in series.items()]
 
