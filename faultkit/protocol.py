@@ -23,6 +23,7 @@ from pathlib import Path
 from localstack.udf_process import command
 from udfkit import framing, udf_pb2
 from udfkit.client import UdfClient
+from udfkit.points import set_field
 
 Request = udf_pb2.Request
 LAUNCHER = Path(__file__).with_name("peak_rss.py")
@@ -169,16 +170,11 @@ def _error_response(client: UdfClient) -> str:
 
 # -- malformed points ----------------------------------------------------------------------
 def _set(point: udf_pb2.Point, field: str, value) -> udf_pb2.Point:
+    """The point with `field` holding `value` in the map of its type (None: no field)."""
     for values in (point.fieldsDouble, point.fieldsInt, point.fieldsString, point.fieldsBool):
         values.pop(field, None)
-    if isinstance(value, str):
-        point.fieldsString[field] = value
-    elif isinstance(value, bool):
-        point.fieldsBool[field] = value
-    elif isinstance(value, int):
-        point.fieldsInt[field] = value
-    elif value is not None:
-        point.fieldsDouble[field] = value
+    if value is not None:
+        set_field(point, field, value)
     return point
 
 
