@@ -19,3 +19,12 @@ def test_encoded_fields_decode_as_set_fields(score: float, flag: bool) -> None:
     expected.fieldsBool["is_anomaly"] = flag
     item = Encoded(point, FieldEncoder("anomaly_score", "is_anomaly")(score, flag))
     assert decoded(item) == expected
+
+
+def test_encode_all_gives_each_point_its_own_fields() -> None:
+    encoder = FieldEncoder("anomaly_score", "is_anomaly")
+    points = [Point(time=t) for t in range(3)]
+    items = encoder.encode_all(points, [0.25, 1.0, 0.0], [False, True, False])
+    assert [i.point for i in items] == points and all(type(i) is Encoded for i in items)
+    assert [i.fields for i in items] == [encoder(0.25, False), encoder(1.0, True),
+                                         encoder(0.0, False)]

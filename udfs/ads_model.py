@@ -116,9 +116,7 @@ class AdsModel(Handler):
             kept[k].fieldsBool["anomaly_start"] = True
         for k, why in scored.explanations.items():
             _explain(kept[k], why)
-        encode = self.encode
-        return [Encoded(point, encode(score, flag)) for point, score, flag in
-                zip(kept, scored.scores.tolist(), scored.anomalous.tolist(), strict=True)]
+        return self.encode.encode_all(kept, scored.scores, scored.anomalous.tolist())
 
     def _with_periods(self, kept: list, out: list, periods: dict) -> list:
         """Scored points in input order, each closed period right after the point closing it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from udfkit import udf_pb2
@@ -44,6 +45,18 @@ class FieldEncoder:
 
     def __call__(self, value: float, flag: bool) -> bytes:
         return self._prefix + _DOUBLE.pack(value) + self._flags[flag]
+
+    def encode_all(self, points: Sequence[Point], values: Any, flags: Sequence[bool]
+                   ) -> list[Encoded]:
+        """Each point with its value and flag (`values`: a float64 array or sequence): the
+        doubles are packed at once and cut per point."""
+        import numpy as np  # here, not at import: a UDF's Info must not wait for it
+
+        raw = np.asarray(values, dtype="<f8").tobytes()
+        prefix, marks, new = self._prefix, self._flags, tuple.__new__
+        return [new(Encoded, (point, prefix + raw[i:i + 8] + marks[flag]))
+                for point, i, flag in zip(points, range(0, 8 * len(points), 8), flags,
+                                          strict=True)]
 
 
 def decoded(item: Point | Encoded) -> Point:
