@@ -137,7 +137,7 @@ class AdsModel(Handler):
             _explain(closed, period.explanation)
         return closed
 
-    def state(self) -> bytes:
+    def state(self) -> bytearray:
         """Binary: the live groups' detector arrays, their keys and last times in the header
         (idle groups are forgotten first)."""
         self.detector.forget(self.groups.expire())
@@ -148,7 +148,7 @@ class AdsModel(Handler):
         if isinstance(state, dict):  # format 3: one JSON state per group
             self._restore_series_states(state["groups"])
             return
-        detector, header = self.ads.FleetDetector.from_bytes(bytes(state), self.config)
+        detector, header = self.ads.FleetDetector.from_bytes(state, self.config)
         self.detector = detector
         self.groups = GroupTable.restore(header["groups"], self.groups.forget_after)
 

@@ -614,7 +614,7 @@ class FleetDetector:
         return snapshot.pack_arrays(header, arrays)
 
     @classmethod
-    def from_bytes(cls, data: bytes, config: AdsConfig | None = None
+    def from_bytes(cls, data: bytes | memoryview, config: AdsConfig | None = None
                    ) -> tuple[FleetDetector, dict[str, Any]]:
         """A detector with to_bytes()' series in slots 0 .. n - 1, and the header. The
         settings are `config` where given (they may differ but for history and window)."""
