@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +91,22 @@ def to_ours(document: dict, locate: Callable[[str], Path | None],
     return {"udfs": udfs, "tasks": tasks}, _notes(document, settings, kinds)
 
 
+def _an_object_of(item: Any, where: str, what: str, keys: Sequence[str],
+                  errors: list[str]) -> bool:
+    """Whether `item` is an object; each key EII's `what` does not have is an error."""
+    if not isinstance(item, dict):
+        errors.append(f"{where}: expected an object with {', '.join(keys)}")
+        return False
+    errors.extend(f"{where}.{k}: unknown key (EII's {what} has {', '.join(keys)})"
+                  for k in item if k not in keys)
+    return True
+
+
 def _task(item: Any, where: str, locate: Callable[[str], Path | None],
           script_exists: Callable[[str], bool], errors: list[str], modes: dict[str, str],
           kinds: set[str]) -> dict | None:
-    if not isinstance(item, dict):
-        errors.append(f"{where}: expected an object with {', '.join(TASK_KEYS)}")
+    if not _an_object_of(item, where, "task", TASK_KEYS, errors):
         return None
-    errors.extend(f"{where}.{k}: unknown key (EII's task has {', '.join(TASK_KEYS)})"
-                  for k in item if k not in TASK_KEYS)
     errors.extend(f"{where}.{k}: required key missing" for k in TASK_KEYS[:2] if k not in item)
     if not all(isinstance(item.get(k), str) for k in TASK_KEYS[:2]):
         return None
@@ -127,11 +135,8 @@ def _task(item: Any, where: str, locate: Callable[[str], Path | None],
 
 def _udf(udf: Any, where: str, script_exists: Callable[[str], bool], errors: list[str],
          kinds: set[str]) -> str | None:
-    if not isinstance(udf, dict):
-        errors.append(f"{where}: expected an object with {', '.join(UDF_KEYS)}")
+    if not _an_object_of(udf, where, "UDF", UDF_KEYS, errors):
         return None
-    errors.extend(f"{where}.{k}: unknown key (EII's UDF has {', '.join(UDF_KEYS)})"
-                  for k in udf if k not in UDF_KEYS)
     name, kind = udf.get("name"), udf.get("type")
     if not isinstance(name, str) or not _NAME.match(name):
         errors.append(f"{where}.name: expected a UDF name (letters, digits, _)")
