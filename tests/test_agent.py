@@ -202,6 +202,38 @@ def test_profiling_mode_stamps_entry_exit_and_latency():
     client.close_input()
 
 
+def _spiked_series(n: int = 120, spike_at: int = 100) -> list[udf_pb2.Point]:
+    values = [10.0 + (i % 7) * 0.1 for i in range(n)]
+    values[spike_at] = 50.0
+    return [point(i, v=v, note="as sent") for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("profiling", [False, True])
+def test_annotated_points_go_out_as_they_came_with_their_fields_added(profiling: bool):
+    """ads_model returns its input points Encoded: each is sent as the bytes it came in,
+    with score and flag after them, and on the spike its alert and explanation (and, with
+    PROFILING_MODE, the stamps): Response parsing merges them into the point."""
+    env = {**os.environ, "PROFILING_MODE": "true"} if profiling else None
+    client = spawn("ads_model.py", env=env)
+    assert client.init({"field": "v"}).success
+    sent = _spiked_series()
+    client.send(point_requests(sent))
+    out = [p for p in read_points(client, len(sent)) if "period_end" not in p.fieldsInt]
+    client.close_input()
+    stamps = ("udf_entry_ns", "udf_exit_ns") if profiling else ()
+    for before, after in zip(sent, out, strict=True):
+        assert {k for k in after.fieldsInt if k not in stamps} == set()
+        assert after.fieldsString["note"] == "as sent" and after.tags == before.tags
+        assert after.time == before.time and after.fieldsDouble["v"] == before.fieldsDouble["v"]
+        assert 0.0 <= after.fieldsDouble["anomaly_score"] <= 1.0
+        assert ("udf_latency_ms" in after.fieldsDouble) == profiling
+    spike = out[100]
+    assert spike.fieldsBool["is_anomaly"] and spike.fieldsBool["anomaly_start"]
+    assert spike.fieldsString["anomaly_view"] == "spike_up"
+    assert spike.fieldsDouble["normal_high"] < 50.0
+    assert not any("anomaly_start" in p.fieldsBool for p in out[:100])
+
+
 def test_socket_mode_serves_several_connections_at_once():
     path = os.path.join(tempfile.mkdtemp(), "mirror.sock")
     server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket", path])

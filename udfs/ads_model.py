@@ -24,7 +24,7 @@ from mlkit.ads_config import AdsConfig, bounds_problem, settings  # light: no nu
 from udfkit import DOUBLE, DURATION, INT, STRING, Handler, Opt, OptionError, run
 from udfkit.groups import DAY_NS, GroupTable
 from udfkit.options import non_negative
-from udfkit.points import Encoded, FieldEncoder, PointError, like, number
+from udfkit.points import Encoded, FieldEncoder, Point, PointError, as_fields, like, number
 
 MAX_MAGNITUDE = 1e150
 """Larger values are rejected: ranges and window sums of the views stay finite."""
@@ -83,25 +83,32 @@ class AdsModel(Handler):
             return self._with_periods(kept, out, scored.periods)
         return out
 
-    def _values(self, points: list) -> tuple[list, list[float]]:
+    def _values(self, points: list) -> tuple[list, Any]:
         """The points with a usable value and their values; the others are rejected, each
         with the reason udfkit.points.number gives. The common case, a double field within
-        range, takes no per-point call."""
+        range in every point, takes no per-point call."""
+        import numpy as np  # loaded by init already (not at import: Info must be quick)
+
         field = self.field
-        values = [p.fieldsDouble.get(field) for p in points]
-        if None in values or not all(-MAX_MAGNITUDE <= v <= MAX_MAGNITUDE for v in values):
-            kept, good = [], []
-            for point, value in zip(points, values, strict=True):
-                try:
-                    if value is None or not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
-                        value = number(point, field, MAX_MAGNITUDE)
-                except PointError as exc:
-                    self.reject(point, str(exc))
-                    continue
-                kept.append(point)
-                good.append(value)
-            return kept, good
+        found = [p.fieldsDouble.get(field) for p in points]  # never [field]: it would add it
+        if None in found:  # not a double in some point: each is looked at
+            return self._each_value(points)
+        values = np.array(found, dtype=np.float64)
+        if not (np.abs(values) <= MAX_MAGNITUDE).all():  # NaN too
+            return self._each_value(points)
         return points, values
+
+    def _each_value(self, points: list) -> tuple[list, list[float]]:
+        kept, good = [], []
+        for point in points:
+            try:
+                value = number(point, self.field, MAX_MAGNITUDE)
+            except PointError as exc:
+                self.reject(point, str(exc))
+                continue
+            kept.append(point)
+            good.append(value)
+        return kept, good
 
     def _start_over(self, kept: list, slots: list[int], exc: Exception) -> None:
         reason = f"ads_model: {type(exc).__name__}: {exc} (these series start over)"
@@ -110,13 +117,19 @@ class AdsModel(Handler):
         self.detector.forget(sorted(set(slots)))
 
     def _annotate(self, kept: list, scored) -> list[Encoded]:
-        """Each point with its score and flag (encoded, the agent appends them); the few
-        anomalous points also get their alert mark and explanation as fields."""
-        for k in scored.alerts:
-            kept[k].fieldsBool["anomaly_start"] = True
-        for k, why in scored.explanations.items():
-            _explain(kept[k], why)
-        return self.encode.encode_all(kept, scored.scores, scored.anomalous.tolist())
+        """Each point with its score and flag added as encoded fields; the few anomalous
+        points also get their alert mark and explanation (fields too: the points are sent
+        as they came)."""
+        out = self.encode.encode_all(kept, scored.scores, scored.anomalous)
+        alerts = set(scored.alerts)
+        for k in alerts | scored.explanations.keys():
+            extra = Point()
+            if k in alerts:
+                extra.fieldsBool["anomaly_start"] = True
+            if k in scored.explanations:
+                _explain(extra, scored.explanations[k])
+            out[k] = Encoded(kept[k], out[k].fields + as_fields(extra))
+        return out
 
     def _with_periods(self, kept: list, out: list, periods: dict) -> list:
         """Scored points in input order, each closed period right after the point closing it."""

@@ -31,7 +31,7 @@ from udfkit import framing, gc_settings, snapshot, statefile, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
-from udfkit.points import Encoded, PointError
+from udfkit.points import Encoded, PointError, as_fields
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
 
@@ -381,7 +381,7 @@ class Agent:
             raise ProtocolError(f"point outside a batch (no BeginBatch) sent to the batch UDF "
                                 f"{self.handler.name}")
         else:
-            self._stream(points, entry_ns)
+            self._stream(points, run, entry_ns)
 
     @contextlib.contextmanager
     def _inside(self, method: str) -> Iterator[None]:
@@ -392,7 +392,7 @@ class Agent:
         finally:
             self._busy = None
 
-    def _stream(self, points: list[udf_pb2.Point], entry_ns: int) -> None:
+    def _stream(self, points: list[udf_pb2.Point], run: list[bytes], entry_ns: int) -> None:
         handler = self.handler
         if self._vectorised:
             try:
@@ -404,7 +404,7 @@ class Agent:
             passed = self._rejections()
             if passed:
                 scored = _in_input_order(points, scored, passed)
-            self._emit(scored, entry_ns)
+            self._emit(scored, entry_ns, (points, run))
             return
         out: list[udf_pb2.Point] = []
         with self._inside("point"):  # one mark per run (at most max_batch points)
@@ -460,20 +460,29 @@ class Agent:
             if emit:
                 self._emit(points, 0)
 
-    def _emit(self, points: Sequence[udf_pb2.Point | Encoded], entry_ns: int) -> None:
+    def _emit(self, points: Sequence[udf_pb2.Point | Encoded], entry_ns: int,
+              inputs: tuple[list[udf_pb2.Point], list[bytes]] | None = None) -> None:
+        """Frame output items; an Encoded input point is sent as the bytes it came in
+        (`inputs`: the call's points and their messages) with its fields after them."""
         if not points:
             return
         if self._profiling:
-            _stamp(points, entry_ns)
-        prefixes = framing.POINT_PREFIXES
+            points = _stamp(points, entry_ns)
+        prefixes, lengths = framing.POINT_PREFIXES, framing.LENGTHS
         limit = len(prefixes)
         frames: list[bytes] = []
-        append = frames.append
-        for point in points:
-            if isinstance(point, Encoded):  # a point and fields to add, already encoded
-                data = point.point.SerializeToString() + point.fields
-            else:
-                data = point.SerializeToString()
+        append, extend = frames.append, frames.extend
+        sent: dict[int, bytes] | None = None
+        for item in points:
+            if type(item) is Encoded:
+                if sent is None:
+                    sent = dict(zip(map(id, inputs[0]), inputs[1], strict=True)) if inputs else {}
+                point, fields = item
+                message = sent.get(id(point)) or framing.point_field(point.SerializeToString())
+                n = len(message) + len(fields)
+                extend((lengths[n] if n < limit else framing.encode_varint(n), message, fields))
+                continue
+            data = item.SerializeToString()
             n = len(data)
             append(prefixes[n] + data if n < limit else framing.frame_point_response(data))
         self._out.extend(frames)
@@ -712,13 +721,20 @@ def _parse_request(message: bytes) -> udf_pb2.Request:
         raise ProtocolError(f"malformed request: {exc}") from exc
 
 
-def _stamp(points: Sequence[udf_pb2.Point | Encoded], entry_ns: int) -> None:
-    """PROFILING_MODE: entry and exit times of the UDF and its latency on every output point."""
+def _stamp(points: Sequence[udf_pb2.Point | Encoded], entry_ns: int
+           ) -> list[udf_pb2.Point | Encoded]:
+    """PROFILING_MODE: entry and exit times of the UDF and its latency on every output point
+    (set on a point, or added to an Encoded's fields)."""
     exit_ns = time.time_ns()
     entry_ns = entry_ns or exit_ns
-    latency_ms = (exit_ns - entry_ns) / 1e6
+    stamps = udf_pb2.Point(fieldsInt={"udf_entry_ns": entry_ns, "udf_exit_ns": exit_ns},
+                           fieldsDouble={"udf_latency_ms": (exit_ns - entry_ns) / 1e6})
+    added = as_fields(stamps)
+    out: list[udf_pb2.Point | Encoded] = []
     for item in points:
-        point = item.point if isinstance(item, Encoded) else item
-        point.fieldsInt["udf_entry_ns"] = entry_ns
-        point.fieldsInt["udf_exit_ns"] = exit_ns
-        point.fieldsDouble["udf_latency_ms"] = latency_ms
+        if isinstance(item, Encoded):
+            out.append(Encoded(item.point, item.fields + added))
+        else:
+            item.MergeFrom(stamps)
+            out.append(item)
+    return out

@@ -63,6 +63,14 @@ def _point_prefix(n: int) -> bytes:
 POINT_PREFIXES = [_point_prefix(n) for n in range(_PREFIX_TABLE)]
 """POINT_PREFIXES[n]: frame length, tag and length of a Response{point} whose point has n bytes."""
 
+LENGTHS = [encode_varint(n) for n in range(_PREFIX_TABLE)]
+"""LENGTHS[n]: the frame header of an n-byte message."""
+
+
+def point_field(point_bytes: bytes) -> bytes:
+    """Request{point} or Response{point} (the same field in both) of a serialised Point."""
+    return _POINT_TAG + encode_varint(len(point_bytes)) + point_bytes
+
 
 def frame_point_response(point_bytes: bytes) -> bytes:
     """A framed Response{point} built from a serialised Point, without a Response object.

@@ -11,58 +11,77 @@ import struct
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from udfkit import udf_pb2
+from udfkit import framing, udf_pb2
 
 Point = udf_pb2.Point
 _DOUBLE = struct.Struct("<d")
 
 
 class Encoded(NamedTuple):
-    """An output point with fields to add already encoded (FieldEncoder): the agent sends
-    the point's bytes followed by them. A handler may return these in place of points."""
+    """An input point to send on as it came, with fields to add, already encoded.
+
+    The agent sends the bytes the point came in (a Request{point}: Response.point is the
+    same field), then `fields`, a Response{point} holding just the added fields
+    (FieldEncoder, or as_fields for any). A parser merges a message field given twice, and
+    for a map key given twice the last entry wins, in every protobuf runtime: Kapacitor reads
+    the point with the fields added, and the point is never serialised again. So changes
+    made to `point` itself are not sent: add them as fields. A point that is not an input of
+    the call (a new one) is serialised. A handler may return these in place of points."""
 
     point: Point
     fields: bytes
 
 
-class FieldEncoder:
-    """Encodes a double and a bool field to append to many serialised points.
+def as_fields(point: Point) -> bytes:
+    """The fields set on `point` (a Point holding just them), encoded to follow a point."""
+    return framing.point_field(point.SerializeToString())
 
-    A map entry after a message's own bytes is merged into it (for a key given twice the
-    last entry wins, in every protobuf runtime), so adding two fields to a point costs a
-    bytes join instead of two map writes, which in Python's protobuf cost more than
-    parsing and serialising the point. The encodings come from protobuf itself."""
+
+class FieldEncoder:
+    """Encodes a double and a bool field to add to many points (Encoded.fields).
+
+    Every point's fields have one size: the encoding of two fixed keys, the double's 8 bytes
+    and the bool's one. They are built for a whole call as rows of one numpy record array
+    and cut per point; the layout is taken from protobuf's own encoding and checked."""
 
     def __init__(self, double_field: str, bool_field: str) -> None:
-        probe = Point()
-        probe.fieldsDouble[double_field] = 1.0
-        data = probe.SerializeToString()
-        if not data.endswith(_DOUBLE.pack(1.0)):
-            raise RuntimeError("unexpected encoding of a double map entry")
-        self._prefix = data[:-_DOUBLE.size]
-        self._flags = {flag: Point(fieldsBool={bool_field: flag}).SerializeToString()
-                       for flag in (False, True)}
-
-    def __call__(self, value: float, flag: bool) -> bytes:
-        return self._prefix + _DOUBLE.pack(value) + self._flags[flag]
-
-    def encode_all(self, points: Sequence[Point], values: Any, flags: Sequence[bool]
-                   ) -> list[Encoded]:
-        """Each point with its value and flag (`values`: a float64 array or sequence): the
-        doubles are packed at once and cut per point."""
         import numpy as np  # here, not at import: a UDF's Info must not wait for it
 
-        raw = np.asarray(values, dtype="<f8").tobytes()
-        prefix, marks, new = self._prefix, self._flags, tuple.__new__
-        return [new(Encoded, (point, prefix + raw[i:i + 8] + marks[flag]))
-                for point, i, flag in zip(points, range(0, 8 * len(points), 8), flags,
-                                          strict=True)]
+        probe = 0.1234567890123  # its 8 bytes occur once in the encoding
+        encoded = as_fields(Point(fieldsDouble={double_field: probe},
+                                  fieldsBool={bool_field: True}))
+        at = encoded.find(_DOUBLE.pack(probe))
+        if encoded.count(_DOUBLE.pack(probe)) != 1 or not encoded.endswith(b"\x01"):
+            raise RuntimeError("unexpected encoding of a double and a bool map entry")
+        self.record = np.dtype([("head", f"V{at}"), ("value", "<f8"),
+                                ("mark", f"V{len(encoded) - at - 9}"), ("flag", "u1")])
+        self._head = np.frombuffer(encoded[:at], dtype=self.record["head"])[0]
+        self._mark = np.frombuffer(encoded[at + 8:-1], dtype=self.record["mark"])[0]
+
+    def __call__(self, value: float, flag: bool) -> bytes:
+        return self.records([value], [flag]).tobytes()
+
+    def records(self, values: Any, flags: Any) -> Any:
+        """The encoded fields of each value and flag, one record each."""
+        import numpy as np
+
+        out = np.empty(len(values), dtype=self.record)
+        out["head"], out["mark"] = self._head, self._mark
+        out["value"], out["flag"] = values, flags
+        return out
+
+    def encode_all(self, points: Sequence[Point], values: Any, flags: Any) -> list[Encoded]:
+        """Each point with its value and flag (`values`, `flags`: arrays or sequences)."""
+        raw, size = self.records(values, flags).tobytes(), self.record.itemsize
+        new = tuple.__new__  # a NamedTuple's own __new__ costs more than the rest per point
+        return [new(Encoded, (point, raw[i:i + size]))
+                for point, i in zip(points, range(0, size * len(points), size), strict=True)]
 
 
 def decoded(item: Point | Encoded) -> Point:
     """The point the agent sends for a handler's output item (for tools and tests)."""
     if isinstance(item, Encoded):
-        return Point.FromString(item.point.SerializeToString() + item.fields)
+        return udf_pb2.Response.FromString(as_fields(item.point) + item.fields).point
     return item
 
 
