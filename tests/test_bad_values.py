@@ -106,7 +106,7 @@ def test_a_failing_call_costs_only_its_points_and_its_series_start_over():
     points = [sensor(rng, t, f"s{t % 4}") for t in range(1200)]
     clean = handler()
     expected = {(p.group, p.time): p.fieldsDouble["anomaly_score"]
-                for p in map(decoded, clean.points([_copy(p) for p in points]))
+                for p in decoded(clean.points([_copy(p) for p in points]))
                 if "period_end" not in p.fieldsInt}
     broken = handler()
     broken.points([_copy(p) for p in points[:400]])
@@ -124,7 +124,7 @@ def test_a_failing_call_costs_only_its_points_and_its_series_start_over():
     assert all("OverflowError" in reason and "start over" in reason for _, reason in rejected)
     rest = [p for p in points[400:] if p not in failing]
     got = {(p.group, p.time): p.fieldsDouble["anomaly_score"]
-           for p in map(decoded, broken.points([_copy(p) for p in rest]))
+           for p in decoded(broken.points([_copy(p) for p in rest]))
            if "period_end" not in p.fieldsInt}
     untouched = {k: v for k, v in got.items() if k[0] in ("sensor=s0", "sensor=s3")}
     assert untouched == {k: v for k, v in expected.items()

@@ -83,7 +83,7 @@ def test_ads_model_forgets_an_idle_group_in_memory_and_in_its_snapshot() -> None
     header, _ = snapshot.unpack_arrays(ads.state())  # a snapshot forgets first
     assert header["groups"]["keys"] == ["host=b"] and header["series"] == 1
     assert set(ads.groups.by_group) == {"host=b"}
-    back = [decoded(p) for p in ads.points([_point("a", 200 * S, 21.0)])]
+    back = decoded(ads.points([_point("a", 200 * S, 21.0)]))
     assert back[0].fieldsDouble["anomaly_score"] == 0.0, "a returning group learns again"
 
 

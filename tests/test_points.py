@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from udfkit.points import Encoded, FieldEncoder, Point, decoded
+from udfkit.points import Encoded, FieldEncoder, Point, as_fields, decoded
 
 
 @pytest.mark.parametrize("flag", [False, True])
@@ -18,13 +18,20 @@ def test_encoded_fields_decode_as_set_fields(score: float, flag: bool) -> None:
     expected.fieldsDouble["anomaly_score"] = score
     expected.fieldsBool["is_anomaly"] = flag
     item = Encoded(point, FieldEncoder("anomaly_score", "is_anomaly")(score, flag))
-    assert decoded(item) == expected
+    assert decoded([item]) == [expected]
 
 
-def test_encode_all_gives_each_point_its_own_fields() -> None:
+def test_annotate_gives_each_point_its_own_fields() -> None:
     encoder = FieldEncoder("anomaly_score", "is_anomaly")
     points = [Point(time=t) for t in range(3)]
-    items = encoder.encode_all(points, [0.25, 1.0, 0.0], [False, True, False])
-    assert [i.point for i in items] == points and all(type(i) is Encoded for i in items)
-    assert [i.fields for i in items] == [encoder(0.25, False), encoder(1.0, True),
-                                         encoder(0.0, False)]
+    out = encoder.annotate(points, [0.25, 1.0, 0.0], [False, True, False])
+    out.extra[1] = as_fields(Point(fieldsString={"why": "spike"}))
+    out.after[2] = [Point(time=9)]
+    items = out.items()
+    assert [type(i) for i in items] == [Encoded, Encoded, Encoded, Point]
+    assert [i.fields for i in items[:3]] == [encoder(0.25, False),
+                                             encoder(1.0, True) + out.extra[1],
+                                             encoder(0.0, False)]
+    sent = decoded(out)
+    assert sent == decoded(items) and sent[3] == Point(time=9)
+    assert sent[1].fieldsString["why"] == "spike" and sent[1].fieldsDouble["anomaly_score"] == 1.0

@@ -24,7 +24,7 @@ from mlkit.ads_config import AdsConfig, bounds_problem, settings  # light: no nu
 from udfkit import DOUBLE, DURATION, INT, STRING, Handler, Opt, OptionError, run
 from udfkit.groups import DAY_NS, GroupTable
 from udfkit.options import non_negative
-from udfkit.points import Encoded, FieldEncoder, Point, PointError, as_fields, like, number
+from udfkit.points import Annotated, FieldEncoder, Point, PointError, as_fields, like, number
 
 MAX_MAGNITUDE = 1e150
 """Larger values are rejected: ranges and window sums of the views stay finite."""
@@ -78,10 +78,7 @@ class AdsModel(Handler):
         except Exception as exc:  # the state of these series may be half-updated: they restart
             self._start_over(kept, slots, exc)
             return []
-        out = self._annotate(kept, scored)
-        if scored.periods:
-            return self._with_periods(kept, out, scored.periods)
-        return out
+        return self._annotate(kept, scored)
 
     def _values(self, points: list) -> tuple[list, Any]:
         """The points with a usable value and their values; the others are rejected, each
@@ -116,29 +113,21 @@ class AdsModel(Handler):
             self.reject(point, reason)
         self.detector.forget(sorted(set(slots)))
 
-    def _annotate(self, kept: list, scored) -> list[Encoded]:
-        """Each point with its score and flag added as encoded fields; the few anomalous
-        points also get their alert mark and explanation (fields too: the points are sent
-        as they came)."""
-        out = self.encode.encode_all(kept, scored.scores, scored.anomalous)
+    def _annotate(self, kept: list, scored) -> Annotated:
+        """Each point with its score and flag; the few anomalous points also with their alert
+        mark and explanation; each closed period as a new point after the point closing it."""
+        out = self.encode.annotate(kept, scored.scores, scored.anomalous)
         alerts = set(scored.alerts)
         for k in alerts | scored.explanations.keys():
-            extra = Point()
+            marks = Point()
             if k in alerts:
-                extra.fieldsBool["anomaly_start"] = True
+                marks.fieldsBool["anomaly_start"] = True
             if k in scored.explanations:
-                _explain(extra, scored.explanations[k])
-            out[k] = Encoded(kept[k], out[k].fields + as_fields(extra))
+                _explain(marks, scored.explanations[k])
+            out.extra[k] = as_fields(marks)
+        for k, period in scored.periods.items():
+            out.after[k] = [self._period_point(kept[k], period)]
         return out
-
-    def _with_periods(self, kept: list, out: list, periods: dict) -> list:
-        """Scored points in input order, each closed period right after the point closing it."""
-        merged = []
-        for i, item in enumerate(out):
-            merged.append(item)
-            if i in periods:
-                merged.append(self._period_point(kept[i], periods[i]))
-        return merged
 
     def _period_point(self, point, period):
         closed = like(point, time=period.end_ns)

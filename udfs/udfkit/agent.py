@@ -31,7 +31,7 @@ from udfkit import framing, gc_settings, snapshot, statefile, udf_pb2
 from udfkit.framing import KEEPALIVE, POINT
 from udfkit.handler import Batch, Handler, TaskContext
 from udfkit.options import OptionError, parse_options
-from udfkit.points import Encoded, PointError, as_fields
+from udfkit.points import Annotated, Encoded, PointError, as_fields
 
 Request, Response = udf_pb2.Request, udf_pb2.Response
 
@@ -403,7 +403,8 @@ class Agent:
                 return
             passed = self._rejections()
             if passed:
-                scored = _in_input_order(points, scored, passed)
+                items = scored.items() if isinstance(scored, Annotated) else scored
+                scored = _in_input_order(points, items, passed)
             self._emit(scored, entry_ns, (points, run))
             return
         out: list[udf_pb2.Point] = []
@@ -460,15 +461,20 @@ class Agent:
             if emit:
                 self._emit(points, 0)
 
-    def _emit(self, points: Sequence[udf_pb2.Point | Encoded], entry_ns: int,
-              inputs: tuple[list[udf_pb2.Point], list[bytes]] | None = None) -> None:
+    def _emit(self, points: Sequence[udf_pb2.Point | Encoded] | Annotated, entry_ns: int,
+              inputs: Inputs | None = None) -> None:
         """Frame output items; an Encoded input point is sent as the bytes it came in
         (`inputs`: the call's points and their messages) with its fields after them."""
+        if isinstance(points, Annotated):
+            if not self._profiling:
+                self._emit_annotated(points, inputs)
+                return
+            points = points.items()
         if not points:
             return
         if self._profiling:
             points = _stamp(points, entry_ns)
-        prefixes, lengths = framing.POINT_PREFIXES, framing.LENGTHS
+        prefixes = framing.POINT_PREFIXES
         limit = len(prefixes)
         frames: list[bytes] = []
         append, extend = frames.append, frames.extend
@@ -476,17 +482,43 @@ class Agent:
         for item in points:
             if type(item) is Encoded:
                 if sent is None:
-                    sent = dict(zip(map(id, inputs[0]), inputs[1], strict=True)) if inputs else {}
-                point, fields = item
-                message = sent.get(id(point)) or framing.point_field(point.SerializeToString())
-                n = len(message) + len(fields)
-                extend((lengths[n] if n < limit else framing.encode_varint(n), message, fields))
+                    sent = _messages_by_point(inputs)
+                extend(_framed(_message_of(item.point, sent), item.fields))
                 continue
             data = item.SerializeToString()
             n = len(data)
             append(prefixes[n] + data if n < limit else framing.frame_point_response(data))
         self._out.extend(frames)
         self.points_out += len(points)
+
+    def _emit_annotated(self, out: Annotated, inputs: Inputs | None) -> None:
+        """Annotated output: each point's message and its fields, with no object per point
+        between the few that carry extra fields or new points after them."""
+        if inputs is not None and out.points is inputs[0]:
+            messages = inputs[1]
+        else:
+            sent = _messages_by_point(inputs)
+            messages = [_message_of(p, sent) for p in out.points]
+        raw, size, lengths = out.fields, out.size, framing.LENGTHS
+        limit = len(lengths)
+        frames: list[bytes] = []
+        extend = frames.extend
+        start = 0
+        for stop in [*sorted(out.extra.keys() | out.after.keys()), len(messages)]:
+            for message, i in zip(messages[start:stop], range(start * size, stop * size, size),
+                                  strict=True):
+                n = len(message) + size
+                extend((lengths[n] if n < limit else framing.encode_varint(n), message,
+                        raw[i:i + size]))
+            if stop == len(messages):
+                break
+            extend(_framed(messages[stop], out.fields_of(stop)))
+            after = out.after.get(stop, ())
+            frames.extend(framing.frame_point_response(p.SerializeToString()) for p in after)
+            self.points_out += len(after)
+            start = stop + 1
+        self._out.extend(frames)
+        self.points_out += len(messages)
 
     # -- management ----------------------------------------------------------
     def _management(self, request: udf_pb2.Request) -> None:
@@ -712,6 +744,26 @@ def _in_input_order(points: list[udf_pb2.Point], out: Sequence[udf_pb2.Point | E
     keyed += [(position[id(point)], point) for point in passed]
     keyed.sort(key=lambda item: item[0])
     return [point for _, point in keyed]
+
+
+Inputs = tuple[list[udf_pb2.Point], list[bytes]]
+"""A call's points and the messages they came in, in order."""
+
+
+def _messages_by_point(inputs: Inputs | None) -> dict[int, bytes]:
+    return dict(zip(map(id, inputs[0]), inputs[1], strict=True)) if inputs else {}
+
+
+def _message_of(point: udf_pb2.Point, sent: dict[int, bytes]) -> bytes:
+    """The message an input point came in; a point that is not an input, serialised."""
+    return sent.get(id(point)) or framing.point_field(point.SerializeToString())
+
+
+def _framed(message: bytes, fields: bytes) -> tuple[bytes, bytes, bytes]:
+    """A frame of a point's message with encoded fields after it, as its three parts."""
+    n = len(message) + len(fields)
+    return framing.LENGTHS[n] if n < len(framing.LENGTHS) else framing.encode_varint(n), \
+        message, fields
 
 
 def _parse_request(message: bytes) -> udf_pb2.Request:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 from udfkit import udf_pb2
 from udfkit.options import Opt
-from udfkit.points import Encoded
+from udfkit.points import Annotated, Encoded
 
 STREAM, BATCH = udf_pb2.STREAM, udf_pb2.BATCH
 Point = udf_pb2.Point
@@ -91,9 +91,10 @@ class Handler:
         """Handle one stream point; return None, a point, or a list of points."""
         raise NotImplementedError(f"{self.name} does not take stream points")
 
-    def points(self, points: list[Point]) -> Sequence[Point | Encoded]:
+    def points(self, points: list[Point]) -> Sequence[Point | Encoded] | Annotated:
         """Vectorised form of point(); the agent calls it when a subclass overrides it.
-        Output items may be points or udfkit.points.Encoded (a point and fields to add).
+        Output items may be points or udfkit.points.Encoded (a point and fields to add), or
+        the whole output one udfkit.points.Annotated (fields added to each point).
 
         Bad points go to reject(), not into the result; if it raises, every point
         of the call is treated as failed.

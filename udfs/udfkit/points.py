@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as default
 from typing import Any, NamedTuple
 
 from udfkit import framing, udf_pb2
@@ -70,19 +72,42 @@ class FieldEncoder:
         out["value"], out["flag"] = values, flags
         return out
 
-    def encode_all(self, points: Sequence[Point], values: Any, flags: Any) -> list[Encoded]:
+    def annotate(self, points: Sequence[Point], values: Any, flags: Any) -> Annotated:
         """Each point with its value and flag (`values`, `flags`: arrays or sequences)."""
-        raw, size = self.records(values, flags).tobytes(), self.record.itemsize
-        new = tuple.__new__  # a NamedTuple's own __new__ costs more than the rest per point
-        return [new(Encoded, (point, raw[i:i + size]))
-                for point, i in zip(points, range(0, size * len(points), size), strict=True)]
+        return Annotated(points, self.records(values, flags).tobytes(), self.record.itemsize)
 
 
-def decoded(item: Point | Encoded) -> Point:
-    """The point the agent sends for a handler's output item (for tools and tests)."""
-    if isinstance(item, Encoded):
-        return udf_pb2.Response.FromString(as_fields(item.point) + item.fields).point
-    return item
+@dataclass(frozen=True, slots=True)
+class Annotated:
+    """A vectorised handler's output that adds fields to each of its input points.
+
+    Point k (an input of the call, in order) is sent as it came (see Encoded), followed by
+    its own `size` bytes of `fields` and any `extra[k]` (more encoded fields), then the new
+    points `after[k]`. One object for the call, so the agent frames it without a Python
+    object per point; items() gives the same as Encoded items and points."""
+
+    points: Sequence[Point]
+    fields: bytes
+    size: int
+    extra: dict[int, bytes] = default(default_factory=dict)
+    after: dict[int, list[Point]] = default(default_factory=dict)
+
+    def fields_of(self, k: int) -> bytes:
+        return self.fields[k * self.size:(k + 1) * self.size] + self.extra.get(k, b"")
+
+    def items(self) -> list[Point | Encoded]:
+        out: list[Point | Encoded] = []
+        for k, point in enumerate(self.points):
+            out.append(Encoded(point, self.fields_of(k)))
+            out.extend(self.after.get(k, ()))
+        return out
+
+
+def decoded(out: Sequence[Point | Encoded] | Annotated) -> list[Point]:
+    """The points the agent sends for a handler's output (for tools and tests)."""
+    items = out.items() if isinstance(out, Annotated) else out
+    return [udf_pb2.Response.FromString(as_fields(item.point) + item.fields).point
+            if isinstance(item, Encoded) else item for item in items]
 
 
 class PointError(ValueError):
