@@ -480,7 +480,7 @@ class Agent:
         append, extend = frames.append, frames.extend
         sent: dict[int, bytes] | None = None
         for item in points:
-            if type(item) is Encoded:
+            if isinstance(item, Encoded):
                 if sent is None:
                     sent = _messages_by_point(inputs)
                 extend(_framed(_message_of(item.point, sent), item.fields))
