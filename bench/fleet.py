@@ -219,7 +219,7 @@ def line_protocol(series: int, first: int, ticks: int, seed: int = 0,
     return writes
 
 
-def kapacitor_rows(series: int, ticks: int, rounds: int = 2) -> None:
+def kapacitor_rows(series: int, ticks: int, rounds: int = 3) -> None:
     import tempfile
 
     from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir, udf_function
@@ -238,20 +238,46 @@ def kapacitor_rows(series: int, ticks: int, rounds: int = 2) -> None:
             for udf, task in tasks.items():
                 _write_all(kap, task, line_protocol(series, 0, warm, measurement=udf), fed[udf])
             best = dict.fromkeys(tasks, 0.0)
+            cpu = {udf: [0.0, 0.0] for udf in tasks}  # CPU s of kapacitord, of the UDF
             for r in range(rounds):
                 for udf, task in tasks.items():
                     writes = line_protocol(series, warm + r * ticks, ticks, measurement=udf)
                     fed[udf] += series * ticks
+                    before = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
                     start = time.perf_counter()
                     _write_all(kap, task, writes, fed[udf])
                     best[udf] = max(best[udf], series * ticks / (time.perf_counter() - start))
+                    after = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
+                    for i in (0, 1):
+                        cpu[udf][i] += after[i] - before[i]
+            timed = series * ticks * rounds / 1e6
             print(f"@ads_model() {best['ads_model']:,.0f} points/s, @mirror() "
                   f"{best['mirror']:,.0f}: {best['ads_model'] / best['mirror']:.0%}", flush=True)
+            for udf, (kapacitord, own) in cpu.items():
+                print(f"  CPU per point, {udf} task: kapacitord {kapacitord / timed:.1f} µs, "
+                      f"the UDF {own / timed:.1f} µs", flush=True)
             kap.api.delete_task(tasks["mirror"])
             _snapshot_and_restart(kap, series, warm + rounds * ticks, task=tasks["ads_model"],
                                   measurement="ads_model")
         finally:
             kap.stop()
+
+
+def _udf_pid(udf: str) -> int:
+    """The process of UDF script `udf` (kapacitord's child; one task runs each here)."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if f"udfs/{udf}.py".encode() in (proc / "cmdline").read_bytes():
+                return int(proc.name)
+        except OSError:
+            continue
+    raise LookupError(f"no process runs udfs/{udf}.py")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fleet_task(kap, udf: str) -> str:
