@@ -123,6 +123,20 @@ class FleetScored:
     explanations: dict[int, Explanation] = field(default_factory=dict)  # anomalous points
 
 
+class Segment(NamedTuple):
+    """One series' points of a round that go through its alert state machine, as lists:
+    their positions in the call, times, flags, records, scores, short means (LEVEL_UP) and
+    the parts of their explanations (view, sigma, normal low and high)."""
+
+    positions: list[int]
+    stamps: list[int]
+    flags: list[bool]
+    records: list[bool]
+    scores: list[float]
+    levels: list[float]
+    why: list[list[Any]]
+
+
 @dataclass
 class Pending:
     """An open period waiting for `confirm` anomalous points before it alerts."""
@@ -468,43 +482,47 @@ class FleetDetector:
         tracked_rows = np.flatnonzero(tracked)
         if not len(tracked_rows):
             return
-        why = _explain(tracked_rows, views, high, beyond, ratio, deviation, self.scale[s])
-        for i, q in enumerate(tracked_rows.tolist()):
-            r = int(rows[q])
-            n = int(consumed[r])
+        why = [w.tolist() for w in
+               _explain(tracked_rows, views, high, beyond, ratio, deviation, self.scale[s])]
+        t = tracked_rows  # their rows of this round's arrays, as lists at once
+        at_t = at[t]
+        segments = zip(s[t].tolist(), rows[t].tolist(), consumed[rows[t]].tolist(),
+                       at_t.tolist(), times[at_t].tolist(), flags[t].tolist(),
+                       records[t].tolist(), scores[t].tolist(),
+                       views[t, :, View.LEVEL_UP].tolist(), strict=True)
+        for i, (slot, r, n, *lists) in enumerate(segments):
+            q = int(t[i])
             consumed[r], relearn[r] = self._track(
-                int(s[q]), at[q, :n], times, flags[q, :n].tolist(), records[q, :n].tolist(),
-                scores[q, :n], high[q], views[q, :n], out, [w[i, :n].tolist() for w in why])
+                slot, Segment(*(part[:n] for part in lists), [w[i][:n] for w in why]),
+                high[q], views[q, :n], out)
 
-    def _track(self, slot: int, at: np.ndarray, times: np.ndarray, flags: list[bool],
-               records: list[bool], scores: np.ndarray, high: np.ndarray, views: np.ndarray,
-               out: FleetScored, why: list[list[Any]]) -> tuple[int, bool]:
+    def _track(self, slot: int, seg: Segment, high: np.ndarray, views: np.ndarray,
+               out: FleetScored) -> tuple[int, bool]:
         """The alert state machine over one series' segment, point by point. Returns how
         many points it took, and whether a change became the new normal at the last."""
         cfg = self.config
         state = self.alerting.get(slot) or AlertState()
         since = int(self.since_alert[slot])
         block_end = BLOCK - 1 - int(self.part_n[slot])  # the point that fills the block
-        positions, stamps = at.tolist(), times[at].tolist()
-        score_list = scores.tolist()
-        watched_from, stop, relearn = 0, len(flags), False
-        for k, flag in enumerate(flags):
-            pos = positions[k]
-            out.scores[pos], out.anomalous[pos] = score_list[k], flag
+        why = seg.why
+        watched_from, stop, relearn = 0, len(seg.flags), False
+        for k, flag in enumerate(seg.flags):
+            pos = seg.positions[k]
+            out.scores[pos], out.anomalous[pos] = seg.scores[k], flag
             since += 1
             explanation = None
             if flag:
                 explanation = out.explanations[pos] = Explanation(
                     View(why[0][k]).name.lower(), why[1][k], why[2][k], why[3][k])
-            alert, closed = state.step(cfg, flag, records[k], score_list[k], stamps[k],
-                                       high[k], since, explanation)
+            alert, closed = state.step(cfg, flag, seg.records[k], seg.scores[k],
+                                       seg.stamps[k], high[k], since, explanation)
             if alert:
                 out.alerts.append(pos)
                 since, watched_from = 0, k
             if closed is not None:
                 out.periods[pos] = closed
-            if state.watch is not None and state.change_lasted(
-                    cfg, float(views[k, View.LEVEL_UP])) and k != block_end:
+            if state.watch is not None and state.change_lasted(cfg, seg.levels[k]) \
+                    and k != block_end:
                 stop, relearn = k + 1, True
                 break
         self.since_alert[slot] = since
