@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,14 +226,17 @@ def kapacitor_rows(series: int, ticks: int, rounds: int = 3) -> None:
 
     warm = 64 + 2
     print(f"\n== end to end through kapacitord: {series:,} series grouped by host, "
-          f"{ticks} ticks timed after {warm}, the two tasks in turns, best of {rounds}")
+          f"{ticks} ticks timed after {warm}, the tasks in turns, best of {rounds}")
     with tempfile.TemporaryDirectory() as work:
         functions = [udf_function("ads_model", "ads_model.py", timeout="60s"),
-                     udf_function("mirror", "mirror.py", timeout="60s")]
+                     udf_function("mirror", "mirror.py", timeout="60s"),
+                     replace(udf_function("mirror_fields", "mirror.py", timeout="60s"),
+                             args=("-u", str(ROOT / "bench" / "mirror_fields.py")))]
         kap = LocalKapacitord(kapacitor_bin_dir(), Path(work), functions,
                               snapshot_interval=f"{SNAPSHOT_INTERVAL_S}s")
         try:
-            tasks = {udf: _fleet_task(kap, udf) for udf in ("mirror", "ads_model")}
+            tasks = {udf: _fleet_task(kap, udf) for udf in ("mirror", "mirror_fields",
+                                                              "ads_model")}
             fed = dict.fromkeys(tasks, series * warm)
             for udf, task in tasks.items():
                 _write_all(kap, task, line_protocol(series, 0, warm, measurement=udf), fed[udf])
@@ -252,11 +255,15 @@ def kapacitor_rows(series: int, ticks: int, rounds: int = 3) -> None:
                         cpu[udf][i] += after[i] - before[i]
             timed = series * ticks * rounds / 1e6
             print(f"@ads_model() {best['ads_model']:,.0f} points/s, @mirror() "
-                  f"{best['mirror']:,.0f}: {best['ads_model'] / best['mirror']:.0%}", flush=True)
+                  f"{best['mirror']:,.0f}: {best['ads_model'] / best['mirror']:.0%}; the mirror "
+                  f"adding ads_model's two fields (bench/mirror_fields.py) "
+                  f"{best['mirror_fields']:,.0f}: "
+                  f"{best['ads_model'] / best['mirror_fields']:.0%}", flush=True)
             for udf, (kapacitord, own) in cpu.items():
                 print(f"  CPU per point, {udf} task: kapacitord {kapacitord / timed:.1f} µs, "
                       f"the UDF {own / timed:.1f} µs", flush=True)
-            kap.api.delete_task(tasks["mirror"])
+            for udf in ("mirror", "mirror_fields"):
+                kap.api.delete_task(tasks[udf])
             _snapshot_and_restart(kap, series, warm + rounds * ticks, task=tasks["ads_model"],
                                   measurement="ads_model")
         finally:
@@ -267,11 +274,11 @@ def _udf_pid(udf: str) -> int:
     """The process of UDF script `udf` (kapacitord's child; one task runs each here)."""
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if f"udfs/{udf}.py".encode() in (proc / "cmdline").read_bytes():
+            if f"/{udf}.py\0".encode() in (proc / "cmdline").read_bytes():
                 return int(proc.name)
         except OSError:
             continue
-    raise LookupError(f"no process runs udfs/{udf}.py")
+    raise LookupError(f"no process runs {udf}.py")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -414,7 +421,7 @@ def _wait_line(log: Path, text: str, timeout: float) -> str:
     while time.monotonic() < deadline:
         found = [line for line in log.read_text(errors="replace").splitlines() if text in line]
         if found:
-            return found[-1].split(text, 1)[1].strip()[:80]
+            return found[-1].split(text, 1)[1].strip().rstrip('"')[:80]
         time.sleep(0.2)
     raise TimeoutError(f"no {text!r} in {log}")
 
