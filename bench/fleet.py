@@ -14,7 +14,9 @@ same for series fed past `history` (4,096 points each), the memory bound. `--chu
 many distinct series over the run, 1,000 live at any time (each sends 4 points, forget_after
 10 s of its own time): RSS along the run.
 `--kapacitor N`: end to end through a real kapacitord, a stream task grouped by host over N
-series with @ads_model() against the same task with @mirror(), in the same run; then the
+series with @ads_model() against the same task with @mirror() and with a mirror that adds
+ads_model's two fields (what they cost Kapacitor), in the same run, timed right after learning
+and again once five blocks are full, with the CPU each process spent per point; then the
 ads_model task is snapshotted by Kapacitor, kapacitord restarted, and the restored task must
 flag a spike on its first point after the restart (snapshot size, the time Kapacitor took to
 store it and to restore it, from its log).
@@ -219,14 +221,19 @@ def line_protocol(series: int, first: int, ticks: int, seed: int = 0,
     return writes
 
 
+PHASES = (64 + 2, 5 * 64)
+"""Where end-to-end rates are timed: right after learning (the first blocks give narrow
+ranges, so more series are in an anomalous period) and once five blocks are full."""
+
+
 def kapacitor_rows(series: int, ticks: int, rounds: int = 3) -> None:
     import tempfile
 
     from localstack.kapacitord import LocalKapacitord, kapacitor_bin_dir, udf_function
 
-    warm = 64 + 2
     print(f"\n== end to end through kapacitord: {series:,} series grouped by host, "
-          f"{ticks} ticks timed after {warm}, the tasks in turns, best of {rounds}")
+          f"{ticks} ticks timed from tick {' and from '.join(map(str, PHASES))}, "
+          f"the tasks in turns, best of {rounds}")
     with tempfile.TemporaryDirectory() as work:
         functions = [udf_function("ads_model", "ads_model.py", timeout="60s"),
                      udf_function("mirror", "mirror.py", timeout="60s"),
@@ -237,37 +244,48 @@ def kapacitor_rows(series: int, ticks: int, rounds: int = 3) -> None:
         try:
             tasks = {udf: _fleet_task(kap, udf) for udf in ("mirror", "mirror_fields",
                                                               "ads_model")}
-            fed = dict.fromkeys(tasks, series * warm)
-            for udf, task in tasks.items():
-                _write_all(kap, task, line_protocol(series, 0, warm, measurement=udf), fed[udf])
-            best = dict.fromkeys(tasks, 0.0)
-            cpu = {udf: [0.0, 0.0] for udf in tasks}  # CPU s of kapacitord, of the UDF
-            for r in range(rounds):
+            fed = dict.fromkeys(tasks, 0)
+            tick = 0
+            for phase in PHASES:
                 for udf, task in tasks.items():
-                    writes = line_protocol(series, warm + r * ticks, ticks, measurement=udf)
-                    fed[udf] += series * ticks
-                    before = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
-                    start = time.perf_counter()
-                    _write_all(kap, task, writes, fed[udf])
-                    best[udf] = max(best[udf], series * ticks / (time.perf_counter() - start))
-                    after = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
-                    for i in (0, 1):
-                        cpu[udf][i] += after[i] - before[i]
-            timed = series * ticks * rounds / 1e6
-            print(f"@ads_model() {best['ads_model']:,.0f} points/s, @mirror() "
-                  f"{best['mirror']:,.0f}: {best['ads_model'] / best['mirror']:.0%}; the mirror "
-                  f"adding ads_model's two fields (bench/mirror_fields.py) "
-                  f"{best['mirror_fields']:,.0f}: "
-                  f"{best['ads_model'] / best['mirror_fields']:.0%}", flush=True)
-            for udf, (kapacitord, own) in cpu.items():
-                print(f"  CPU per point, {udf} task: kapacitord {kapacitord / timed:.1f} µs, "
-                      f"the UDF {own / timed:.1f} µs", flush=True)
+                    fed[udf] += series * (phase - tick)
+                    _write_all(kap, task, line_protocol(series, tick, phase - tick,
+                                                        measurement=udf), fed[udf])
+                tick = phase + rounds * ticks
+                _timed_phase(kap, tasks, fed, series, phase, ticks, rounds)
             for udf in ("mirror", "mirror_fields"):
                 kap.api.delete_task(tasks[udf])
-            _snapshot_and_restart(kap, series, warm + rounds * ticks, task=tasks["ads_model"],
+            _snapshot_and_restart(kap, series, tick, task=tasks["ads_model"],
                                   measurement="ads_model")
         finally:
             kap.stop()
+
+
+def _timed_phase(kap, tasks: dict[str, str], fed: dict[str, int], series: int, first: int,
+                 ticks: int, rounds: int) -> None:
+    """Each task fed `rounds` times `ticks` ticks from tick `first`, in turns: its best rate
+    and the CPU kapacitord and its UDF spent per point."""
+    best = dict.fromkeys(tasks, 0.0)
+    cpu = {udf: [0.0, 0.0] for udf in tasks}  # CPU s of kapacitord, of the UDF
+    for r in range(rounds):
+        for udf, task in tasks.items():
+            writes = line_protocol(series, first + r * ticks, ticks, measurement=udf)
+            fed[udf] += series * ticks
+            before = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
+            start = time.perf_counter()
+            _write_all(kap, task, writes, fed[udf])
+            best[udf] = max(best[udf], series * ticks / (time.perf_counter() - start))
+            after = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
+            for i in (0, 1):
+                cpu[udf][i] += after[i] - before[i]
+    timed = series * ticks * rounds / 1e6
+    print(f"from tick {first}: @ads_model() {best['ads_model']:,.0f} points/s, @mirror() "
+          f"{best['mirror']:,.0f}: {best['ads_model'] / best['mirror']:.0%}; the mirror adding "
+          f"ads_model's two fields (bench/mirror_fields.py) {best['mirror_fields']:,.0f}: "
+          f"{best['ads_model'] / best['mirror_fields']:.0%}", flush=True)
+    for udf, (kapacitord, own) in cpu.items():
+        print(f"  CPU per point, {udf} task: kapacitord {kapacitord / timed:.1f} µs, "
+              f"the UDF {own / timed:.1f} µs", flush=True)
 
 
 def _udf_pid(udf: str) -> int:

@@ -586,13 +586,16 @@ class FleetDetector:
     def _update_range(self, slots: np.ndarray) -> None:
         """The range's edge, highest maxima, mean and deviation over the full blocks."""
         count = self.count[slots]
-        used = (np.arange(self.blocks) < count[:, None])[..., None]
-        maxima = np.where(used, self.maxima[slots], -np.inf)
+        width = int(count.max())  # blocks fill the ring from its start: only these are read
+        maxima, moments = self.maxima[slots, :width], self.moments[slots, :width]
+        used = (np.arange(width) < count[:, None])[..., None]
+        if not used.all():
+            maxima, moments = np.where(used, maxima, -np.inf), np.where(used, moments, 0.0)
         ordered = np.sort(maxima, axis=1)
-        rank = self.blocks - np.minimum(RANKS[None, :], count[:, None])
+        rank = width - np.minimum(RANKS[None, :], count[:, None])
         self.edge[slots] = np.take_along_axis(ordered, rank[:, None, :], axis=1)[:, 0]
         self.top[slots] = maxima.max(axis=1)
-        total = np.where(used, self.moments[slots], 0.0).sum(axis=1)
+        total = moments.sum(axis=1)  # block by block in ring order, as ever
         n = total[:, :1]
         with np.errstate(divide="ignore", invalid="ignore"):
             centre = total[:, 1:1 + VIEWS] / n
