@@ -1,7 +1,7 @@
 """ads_model as a fleet feeds it: one point per series per tick, series interleaved, one task.
 
     python bench/fleet.py [--series 10,1000,10000,100000] [--ticks 30] [--full 1000]
-                          [--churn 1000000]
+                          [--churn 1000000] [--split 10,10000] [--kapacitor 10000]
 
 Per series count, over stdio (the code path kapacitord drives): ads_model is warmed past
 learning (learn + 2 ticks, not timed), then `ticks` ticks are timed; the mirror UDF gets the
@@ -13,6 +13,8 @@ task waits for a snapshot and for a restore of the whole state, with its size. `
 same for series fed past `history` (4,096 points each), the memory bound. `--churn`: that
 many distinct series over the run, 1,000 live at any time (each sends 4 points, forget_after
 10 s of its own time): RSS along the run.
+`--split`: for those series counts, where a point's time goes inside ads_model's worker,
+in-process, step by step (parse, read the value, group and time, detector, annotate, frame).
 `--kapacitor N`: end to end through a real kapacitord, a stream task grouped by host over N
 series with @ads_model() against the same task with @mirror() and with a mirror that adds
 ads_model's two fields (what they cost Kapacitor), in the same run, timed right after learning
@@ -444,6 +446,56 @@ def _wait_line(log: Path, text: str, timeout: float) -> str:
     raise TimeoutError(f"no {text!r} in {log}")
 
 
+def split_row(series: int, ticks: int, call: int = 16384, rounds: int = 5) -> None:
+    """Where a point's time goes inside ads_model's process, in-process (the worker's steps
+    one by one, best of `rounds`), and the mirror's parse and serialise for comparison."""
+    from udfkit.agent import Agent
+
+    sys.path.insert(0, str(ROOT / "udfs"))
+    from ads_model import AdsModel
+
+    agent = Agent(AdsModel, 0, 1)
+    agent._init(udf_pb2.Request(init=udf_pb2.InitRequest(taskID="t", nodeID="n")))
+    handler = agent.handler
+    frames = [framing.FrameDecoder().feed(b"".join(Fleet(series).ticks(first, count)))
+              for first, count in ((0, 64 + 2), (64 + 2, ticks))]
+    parse = udf_pb2.Request.FromString
+    best: dict[str, float] = {}
+    for r in range(rounds + 1):
+        spent = dict.fromkeys(("parse", "read value", "group and time", "detector",
+                               "annotate", "frame", "mirror: serialise", "free"), 0.0)
+        for start in range(0, len(frames[min(r, 1)]), call):
+            run = frames[min(r, 1)][start:start + call]
+            t0 = time.perf_counter()
+            points = [parse(message).point for message in run]
+            t1 = time.perf_counter()
+            kept, values = handler._values(points)
+            t2 = time.perf_counter()
+            times = [p.time for p in kept]
+            slots = handler.groups.slots([p.group for p in kept], times)
+            t3 = time.perf_counter()
+            scored = handler.detector.score_and_learn(slots, times, values)
+            t4 = time.perf_counter()
+            out = handler._annotate(kept, scored)
+            t5 = time.perf_counter()
+            agent._emit(out, 0, (points, run))
+            agent._out.pending.clear()
+            t6 = time.perf_counter()
+            prefixes = framing.POINT_PREFIXES
+            mirrored = [prefixes[len(d)] + d for d in (p.SerializeToString() for p in points)]
+            t7 = time.perf_counter()
+            del mirrored, points, kept, out, scored
+            t8 = time.perf_counter()
+            for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4,
+                                            t6 - t5, t7 - t6, t8 - t7), strict=True):
+                spent[key] += seconds
+        if r:  # the first pass is the learning, not timed
+            for key, seconds in spent.items():
+                best[key] = min(best.get(key, np.inf), seconds / len(frames[1]) * 1e6)
+    print(f"{series:>10,}  " + "  ".join(f"{key} {us:.2f}" for key, us in best.items()),
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", default="10,1000,10000,100000")
@@ -453,8 +505,11 @@ def main() -> None:
     parser.add_argument("--churn", type=int, default=1_000_000, help="0: skip")
     parser.add_argument("--kapacitor", type=int, default=10_000,
                         help="series through a real kapacitord (0: skip)")
+    parser.add_argument("--split", default="10,10000",
+                        help="series counts for the in-process split of a point's time ('' "
+                             "to skip)")
     args = parser.parse_args()
-    counts = [int(c) for c in args.series.split(",")]
+    counts = [int(c) for c in args.series.split(",") if c]
     print(f"== ads_model for a fleet, over stdio: one point per series per tick; "
           f"{args.ticks} ticks timed after {64 + 2} of learning")
     print(f"{'series':>10}  {'ads pts/s':>9}  {'mirror':>9}  {'ratio':>6}  "
@@ -467,6 +522,11 @@ def main() -> None:
         fleet_row(args.full, args.ticks, 4096 + 64, label=f"{args.full} full")
     if args.churn:
         churn_row(args.churn)
+    if args.split:
+        print("\n== where a point's time goes in ads_model's worker, µs per point, in-process "
+              "(best of 5; the mirror parses, serialises and frees too)")
+        for series in map(int, args.split.split(",")):
+            split_row(series, max(args.ticks, 300_000 // series))
     if args.kapacitor:
         kapacitor_rows(args.kapacitor, args.ticks)
         kapacitor_full_row(args.kapacitor)
