@@ -490,11 +490,12 @@ class FleetDetector:
                        at_t.tolist(), times[at_t].tolist(), flags[t].tolist(),
                        records[t].tolist(), scores[t].tolist(),
                        views[t, :, View.LEVEL_UP].tolist(), strict=True)
-        for i, (slot, r, n, *lists) in enumerate(segments):
+        for i, (slot, r, n, at_i, stamps, flags_i, records_i, scores_i, levels) in \
+                enumerate(segments):
+            segment = Segment(at_i[:n], stamps[:n], flags_i[:n], records_i[:n], scores_i[:n],
+                              levels[:n], [w[i][:n] for w in why])
             q = int(t[i])
-            consumed[r], relearn[r] = self._track(
-                slot, Segment(*(part[:n] for part in lists), [w[i][:n] for w in why]),
-                high[q], views[q, :n], out)
+            consumed[r], relearn[r] = self._track(slot, segment, high[q], views[q, :n], out)
 
     def _track(self, slot: int, seg: Segment, high: np.ndarray, views: np.ndarray,
                out: FleetScored) -> tuple[int, bool]:
