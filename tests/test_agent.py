@@ -234,6 +234,24 @@ def test_annotated_points_go_out_as_they_came_with_their_fields_added(profiling:
     assert not any("anomaly_start" in p.fieldsBool for p in out[:100])
 
 
+def test_annotated_output_keeps_input_order_with_a_bad_point_passed_on():
+    """With on_error "pass", a point ads_model rejects goes out with `error` in its place
+    among the annotated points (the agent expands Annotated to put it back in order)."""
+    client = spawn("ads_model.py")
+    assert client.init({"field": "v", "on_error": "pass"}).success
+    sent = _spiked_series()
+    del sent[70].fieldsDouble["v"]
+    sent[70].fieldsString["v"] = "broken"
+    client.send(point_requests(sent))
+    out = read_points(client, len(sent))
+    client.close_input()
+    assert [p.time for p in out] == [p.time for p in sent]
+    assert "anomaly_score" not in out[70].fieldsDouble
+    assert "not a number" in out[70].fieldsString["error"]
+    assert all("anomaly_score" in p.fieldsDouble for i, p in enumerate(out) if i != 70)
+    assert out[100].fieldsBool["anomaly_start"]
+
+
 def test_socket_mode_serves_several_connections_at_once():
     path = os.path.join(tempfile.mkdtemp(), "mirror.sock")
     server = subprocess.Popen([sys.executable, str(ROOT / "udfs" / "mirror.py"), "--socket", path])
