@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
@@ -250,6 +251,16 @@ def test_annotated_output_keeps_input_order_with_a_bad_point_passed_on():
     assert "not a number" in out[70].fieldsString["error"]
     assert all("anomaly_score" in p.fieldsDouble for i, p in enumerate(out) if i != 70)
     assert out[100].fieldsBool["anomaly_start"]
+
+
+def test_the_agent_widens_its_pipes_so_kapacitor_writes_on_during_a_long_call():
+    from udfkit.agent import PIPE_BYTES
+
+    client = spawn("mirror.py")
+    assert client.init({}).success
+    for pipe in (client.proc.stdin, client.proc.stdout):
+        assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES == 1 << 20
+    client.close_input()
 
 
 def test_socket_mode_serves_several_connections_at_once():
