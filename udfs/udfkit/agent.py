@@ -105,7 +105,7 @@ class Output:
     """Framed responses to one fd; the worker batches, the reader sends keepalives at once."""
 
     def __init__(self, fd: int) -> None:
-        self.fd = self._fd = fd
+        self.fd = fd
         self._lock = threading.Lock()
         self.pending: list[bytes] = []
 
@@ -122,8 +122,8 @@ class Output:
             prefix, data = self.pending
             self.pending.clear()
             with self._lock:
-                framing.write_all(self._fd, prefix)
-                framing.write_all(self._fd, data)
+                framing.write_all(self.fd, prefix)
+                framing.write_all(self.fd, data)
             return
         data = b"".join(self.pending)
         self.pending.clear()
@@ -133,7 +133,7 @@ class Output:
         if not self._lock.acquire(timeout=timeout):
             return
         try:
-            framing.write_all(self._fd, data)
+            framing.write_all(self.fd, data)
         finally:
             self._lock.release()
 
@@ -510,14 +510,14 @@ class Agent:
         for stop in [*sorted(out.extra.keys() | out.after.keys()), len(messages)]:
             for message, i in zip(messages[start:stop], range(start * size, stop * size, size),
                                   strict=True):
-                n = len(message) + size
+                n = len(message) + size  # _framed, inlined: this loop runs per point
                 extend((lengths[n] if n < limit else framing.encode_varint(n), message,
                         raw[i:i + size]))
             if stop == len(messages):
                 break
             extend(_framed(messages[stop], out.fields_of(stop)))
             after = out.after.get(stop, ())
-            frames.extend(framing.frame_point_response(p.SerializeToString()) for p in after)
+            extend(framing.frame_point_response(p.SerializeToString()) for p in after)
             self.points_out += len(after)
             start = stop + 1
         self._out.extend(frames)
@@ -764,9 +764,7 @@ def _message_of(point: udf_pb2.Point, sent: dict[int, bytes]) -> bytes:
 
 def _framed(message: bytes, fields: bytes) -> tuple[bytes, bytes, bytes]:
     """A frame of a point's message with encoded fields after it, as its three parts."""
-    n = len(message) + len(fields)
-    return framing.LENGTHS[n] if n < len(framing.LENGTHS) else framing.encode_varint(n), \
-        message, fields
+    return framing.length_prefix(len(message) + len(fields)), message, fields
 
 
 PIPE_BYTES = 1 << 20

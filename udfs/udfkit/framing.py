@@ -47,8 +47,7 @@ def write_all(fd: int, data: bytes) -> None:
 
 def frame(payload: bytes) -> bytes:
     """One message ready for the wire."""
-    n = len(payload)
-    return (_SMALL_VARINTS[n] if n < 128 else encode_varint(n)) + payload
+    return length_prefix(len(payload)) + payload
 
 
 _POINT_TAG = encode_varint(POINT << 3 | 2)
@@ -64,7 +63,12 @@ POINT_PREFIXES = [_point_prefix(n) for n in range(_PREFIX_TABLE)]
 """POINT_PREFIXES[n]: frame length, tag and length of a Response{point} whose point has n bytes."""
 
 LENGTHS = [encode_varint(n) for n in range(_PREFIX_TABLE)]
-"""LENGTHS[n]: the frame header of an n-byte message."""
+"""LENGTHS[n]: the frame header of an n-byte message (hot loops index it; else length_prefix)."""
+
+
+def length_prefix(n: int) -> bytes:
+    """The frame header of an n-byte message."""
+    return LENGTHS[n] if n < _PREFIX_TABLE else encode_varint(n)
 
 
 def point_field(point_bytes: bytes) -> bytes:
