@@ -14,7 +14,6 @@ unparsed) as the floor for any agent.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from stdio_driver import drive, framed_points, handshake
 
 from localstack import ROOT
+from localstack.process import cpu_seconds
 from udfkit import udf_pb2
 from udfkit.client import UdfClient
 
@@ -142,14 +142,14 @@ def _timed_task(kap, node: str, chunks: list[bytes], n: int,
     kap.api.wait_task(task)
     time.sleep(0.3)
     children = [udf_pid] if udf_pid else _children(kap.proc.pid)
-    cpu0 = _cpu_seconds(kap.proc.pid), sum(_cpu_seconds(c) for c in children)
+    cpu0 = cpu_seconds(kap.proc.pid), sum(cpu_seconds(c) for c in children)
     start = time.perf_counter()
     for chunk in chunks:
         kap.api.write(chunk, db="telemetry")
     while _collected(kap, task) < n:
         time.sleep(0.01)
     rate = n / (time.perf_counter() - start)
-    cpu1 = _cpu_seconds(kap.proc.pid), sum(_cpu_seconds(c) for c in children)
+    cpu1 = cpu_seconds(kap.proc.pid), sum(cpu_seconds(c) for c in children)
     kap.api.set_status(task, False)
     kap.api.delete_task(task)
     return rate, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
@@ -161,11 +161,6 @@ def _children(pid: int) -> list[int]:
         text = (task_dir / "children").read_text().split()
         out.extend(int(c) for c in text)
     return out
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _collected(kap, task: str) -> int:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from stdio_driver import handshake
 
+from localstack.process import cpu_seconds
 from udfkit import framing, udf_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,11 +274,11 @@ def _timed_phase(kap, tasks: dict[str, str], fed: dict[str, int], series: int, f
         for udf, task in tasks.items():
             writes = line_protocol(series, first + r * ticks, ticks, measurement=udf)
             fed[udf] += series * ticks
-            before = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
+            before = cpu_seconds(kap.proc.pid), cpu_seconds(_udf_pid(udf))
             start = time.perf_counter()
             _write_all(kap, task, writes, fed[udf])
             best[udf] = max(best[udf], series * ticks / (time.perf_counter() - start))
-            after = _cpu_seconds(kap.proc.pid), _cpu_seconds(_udf_pid(udf))
+            after = cpu_seconds(kap.proc.pid), cpu_seconds(_udf_pid(udf))
             for i in (0, 1):
                 cpu[udf][i] += after[i] - before[i]
     timed = series * ticks * rounds / 1e6
@@ -299,12 +300,6 @@ def _udf_pid(udf: str) -> int:
         except OSError:
             continue
     raise LookupError(f"no process runs {udf}.py")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _fleet_task(kap, udf: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from faultkit import PROBE
 from localstack.polling import wait_for
+from localstack.process import cpu_seconds
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
 from tests.conftest import ROOT
 from udfkit import framing, udf_pb2
@@ -25,17 +26,11 @@ UDF_SCRIPTS = ["mirror.py", "threshold.py", "temperature_classifier.py",
                "humidity_classifier.py", "moving_average.py", "outliers.py"]
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a live process: what its start-up cost, however busy the machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.mark.parametrize("script", UDF_SCRIPTS)
 def test_info_probe_answers_fast(script):
     client = spawn(script, *(["--mode", "batch"] if script == "outliers.py" else []))
     info = client.info()
-    cpu = _cpu_seconds(client.proc.pid)
+    cpu = cpu_seconds(client.proc.pid)
     maps = Path(f"/proc/{client.proc.pid}/maps").read_text()
     client.close_input()
     assert client.wait() == 0
