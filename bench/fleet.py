@@ -14,7 +14,8 @@ same for series fed past `history` (4,096 points each), the memory bound. `--chu
 many distinct series over the run, 1,000 live at any time (each sends 4 points, forget_after
 10 s of its own time): RSS along the run.
 `--split`: for those series counts, where a point's time goes inside ads_model's worker,
-in-process, step by step (parse, read the value, group and time, detector, annotate, frame).
+in-process, step by step (read the columns, check the values, group and time, detector, annotate,
+frame, free), and the mirror's (parse, serialise, free).
 `--kapacitor N`: end to end through a real kapacitord, a stream task grouped by host over N
 series with @ads_model() against the same task with @mirror() and with a mirror that adds
 ads_model's two fields (what they cost Kapacitor), in the same run, timed right after learning
@@ -443,8 +444,9 @@ def _wait_line(log: Path, text: str, timeout: float) -> str:
 
 def split_row(series: int, ticks: int, call: int = 16384, rounds: int = 5) -> None:
     """Where a point's time goes inside ads_model's process, in-process (the worker's steps
-    one by one, best of `rounds`), and the mirror's parse and serialise for comparison."""
+    one by one, best of `rounds`), and the mirror's for comparison."""
     from udfkit.agent import Agent
+    from udfkit.columns import Columns
 
     sys.path.insert(0, str(ROOT / "udfs"))
     from ads_model import AdsModel
@@ -455,40 +457,44 @@ def split_row(series: int, ticks: int, call: int = 16384, rounds: int = 5) -> No
     frames = [framing.FrameDecoder().feed(b"".join(Fleet(series).ticks(first, count)))
               for first, count in ((0, 64 + 2), (64 + 2, ticks))]
     parse = udf_pb2.Request.FromString
+    prefixes = framing.POINT_PREFIXES
     best: dict[str, float] = {}
     for r in range(rounds + 1):
-        spent = dict.fromkeys(("parse", "read value", "group and time", "detector",
-                               "annotate", "frame", "mirror: serialise", "free"), 0.0)
+        spent = dict.fromkeys(("read columns", "check values", "group and time", "detector",
+                               "annotate", "frame", "free", "mirror: parse", "serialise",
+                               "free "), 0.0)
         for start in range(0, len(frames[min(r, 1)]), call):
             run = frames[min(r, 1)][start:start + call]
-            t0 = time.perf_counter()
-            points = [parse(message).point for message in run]
-            t1 = time.perf_counter()
-            kept, values = handler._values(points)
-            t2 = time.perf_counter()
-            times = [p.time for p in kept]
-            slots = handler.groups.slots([p.group for p in kept], times)
-            t3 = time.perf_counter()
+            stamps = [time.perf_counter()]
+            points = Columns(run, handler.column)
+            stamps.append(time.perf_counter())
+            kept, groups, times, values = handler._read(points)
+            stamps.append(time.perf_counter())
+            slots = handler.groups.slots(groups, times)
+            stamps.append(time.perf_counter())
             scored = handler.detector.score_and_learn(slots, times, values)
-            t4 = time.perf_counter()
+            stamps.append(time.perf_counter())
             out = handler._annotate(kept, scored)
-            t5 = time.perf_counter()
+            stamps.append(time.perf_counter())
             agent._emit(out, 0, (points, run))
             agent._out.pending.clear()
-            t6 = time.perf_counter()
-            prefixes = framing.POINT_PREFIXES
-            mirrored = [prefixes[len(d)] + d for d in (p.SerializeToString() for p in points)]
-            t7 = time.perf_counter()
-            del mirrored, points, kept, out, scored
-            t8 = time.perf_counter()
-            for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4,
-                                            t6 - t5, t7 - t6, t8 - t7), strict=True):
-                spent[key] += seconds
+            stamps.append(time.perf_counter())
+            del points, kept, groups, times, values, slots, out, scored
+            stamps.append(time.perf_counter())
+            mirror = [parse(message).point for message in run]
+            stamps.append(time.perf_counter())
+            mirrored = [prefixes[len(d)] + d for d in (p.SerializeToString() for p in mirror)]
+            stamps.append(time.perf_counter())
+            del mirrored, mirror
+            stamps.append(time.perf_counter())
+            for key, t0, t1 in zip(spent, stamps[:-1], stamps[1:], strict=True):
+                spent[key] += t1 - t0
         if r:  # the first pass is the learning, not timed
             for key, seconds in spent.items():
                 best[key] = min(best.get(key, np.inf), seconds / len(frames[1]) * 1e6)
-    print(f"{series:>10,}  " + "  ".join(f"{key} {us:.2f}" for key, us in best.items()),
-          flush=True)
+    ads = sum(us for key, us in best.items() if key in list(spent)[:7])
+    print(f"{series:>10,}  " + "  ".join(f"{key} {us:.2f}" for key, us in best.items())
+          + f"  (ads_model {ads:.2f}, mirror {sum(best.values()) - ads:.2f})", flush=True)
 
 
 def main() -> None:
@@ -518,8 +524,8 @@ def main() -> None:
     if args.churn:
         churn_row(args.churn)
     if args.split:
-        print("\n== where a point's time goes in ads_model's worker, µs per point, in-process "
-              "(best of 5; the mirror parses, serialises and frees too)")
+        print("\n== where a point's time goes in ads_model's worker, then in the mirror's, "
+              "µs per point, in-process (best of 5)")
         for series in map(int, args.split.split(",")):
             split_row(series, max(args.ticks, 300_000 // series))
     if args.kapacitor:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from localstack.kapacitord import udf_function
-from tests.agent_helpers import Request, point, point_requests, read_points, spawn
+from tests.agent_helpers import Request, point, point_requests, read_points, spawn, udf_module
 from tests.conftest import ROOT
 from tests.testbed import wait_for
 from udfkit import udf_pb2
@@ -257,3 +257,40 @@ def test_what_an_earlier_anomaly_hides(shifts, history, expected):
     alerts = [p.time // MINUTE for p in out if p.fieldsBool.get("anomaly_start")]
     assert alerts == expected
     client.close_input()
+
+
+@pytest.mark.parametrize("bad_count", [0, 60])
+def test_columns_from_the_wire_score_bit_for_bit_as_points(bad_count):
+    """The agent gives ads_model its calls as udfkit.columns.Columns: scores, alerts, periods
+    and rejections are those of the same calls given as parsed points, with bad points among
+    them or not, in calls below and above MIN_READ."""
+    from faultkit.protocol import mixed_stream, sensor
+    from udfkit.columns import MIN_READ, Columns
+    from udfkit.options import parse_options
+    from udfkit.points import decoded
+
+    AdsModel = udf_module("ads_model.py").AdsModel
+    rng = random.Random(4)
+    good = [sensor(rng, t // 40, f"s{t % 40}") for t in range(40 * 300)]
+    messages = [udf_pb2.Request(point=p).SerializeToString()
+                for p in mixed_stream(good, "value", bad_count).stream]
+    cuts = sorted(set(rng.choices(range(1, len(messages)), k=60)) | {MIN_READ, MIN_READ + 1})
+    outputs = []
+    for as_columns in (False, True):
+        handler = AdsModel()
+        handler.init(parse_options(AdsModel.options, [_learn(100)]), None)
+        out, rejected = [], []
+        for start, end in zip([0, *cuts], [*cuts, len(messages)], strict=True):
+            call = messages[start:end]
+            points = Columns(call, handler.column) if as_columns else \
+                [Request.FromString(m).point for m in call]
+            out += [p.SerializeToString() for p in decoded(handler.points(points))]
+            rejected += [(p.SerializeToString(), why) for p, why in handler.take_rejected()]
+        outputs.append((out, rejected))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][1]) == bad_count and sum(b"anomaly_start" in p for p in out) > 5
+
+
+def _learn(points: int) -> udf_pb2.Option:
+    return udf_pb2.Option(name="learn", values=[udf_pb2.OptionValue(type=udf_pb2.INT,
+                                                                      intValue=points)])

@@ -18,6 +18,7 @@ sent nothing for `forget_after` (of the points' own time) is forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mlkit.ads_config import AdsConfig, bounds_problem, settings  # light: no numpy
@@ -65,14 +66,14 @@ class AdsModel(Handler):
             self.config.check()
         except ValueError as exc:
             raise OptionError(str(exc)) from None
+        self.column = self.field
         self.groups = GroupTable(options["forget_after"])
         self.detector = ads.FleetDetector(self.config)
 
     def points(self, points):
         self.detector.forget(self.groups.expire())
-        kept, values = self._values(points)
-        times = [p.time for p in kept]
-        slots = self.groups.slots([p.group for p in kept], times)
+        kept, groups, times, values = self._read(points)
+        slots = self.groups.slots(groups, times)
         try:
             scored = self.detector.score_and_learn(slots, times, values)
         except Exception as exc:  # the state of these series may be half-updated: they restart
@@ -80,11 +81,25 @@ class AdsModel(Handler):
             return []
         return self._annotate(kept, scored)
 
-    def _values(self, points: list) -> tuple[list, Any]:
+    def _read(self, points: Sequence[Point]) -> tuple[Sequence[Point], list[str], list[int], Any]:
+        """The points with a usable value, their groups, times and values. Columns (the
+        agent's, as self.column is set) give them without a Point object per point."""
+        import numpy as np  # loaded by init already (not at import: Info must be quick)
+
+        from udfkit.columns import Columns
+
+        if isinstance(points, Columns):
+            values = points.values
+            if points.has_value.all() and (np.abs(values) <= MAX_MAGNITUDE).all():
+                return points, points.groups, points.times, values
+        kept, values = self._values(points)
+        return kept, [p.group for p in kept], [p.time for p in kept], values
+
+    def _values(self, points: Sequence[Point]) -> tuple[Sequence[Point], Any]:
         """The points with a usable value and their values; the others are rejected, each
         with the reason udfkit.points.number gives. The common case, a double field within
         range in every point, takes no per-point call."""
-        import numpy as np  # loaded by init already (not at import: Info must be quick)
+        import numpy as np
 
         field = self.field
         found = [p.fieldsDouble.get(field) for p in points]  # never [field]: it would add it
@@ -95,7 +110,7 @@ class AdsModel(Handler):
             return self._each_value(points)
         return points, values
 
-    def _each_value(self, points: list) -> tuple[list, list[float]]:
+    def _each_value(self, points: Sequence[Point]) -> tuple[list[Point], list[float]]:
         kept, good = [], []
         for point in points:
             try:

@@ -369,9 +369,15 @@ class Agent:
             self._point_run(run[start:start + step] if len(run) > step else run, entry_ns)
 
     def _point_run(self, run: list[bytes], entry_ns: int) -> None:
-        parse = Request.FromString
+        stream = self._batch is None and self.handler.wants == udf_pb2.STREAM
+        column = self.handler.column if stream and self._vectorised else None
         try:
-            points = [parse(message).point for message in run]
+            if column is None:
+                points: Sequence[udf_pb2.Point] = [Request.FromString(m).point for m in run]
+            else:
+                from udfkit.columns import Columns  # numpy: not at import, Info must be quick
+
+                points = Columns(run, column)
         except Exception as exc:  # upb raises DecodeError subclasses
             raise ProtocolError(f"malformed point message: {exc}") from exc
         self.points_in += len(points)
@@ -395,7 +401,7 @@ class Agent:
         finally:
             self._busy = None
 
-    def _stream(self, points: list[udf_pb2.Point], run: list[bytes], entry_ns: int) -> None:
+    def _stream(self, points: Sequence[udf_pb2.Point], run: list[bytes], entry_ns: int) -> None:
         handler = self.handler
         if self._vectorised:
             try:
@@ -436,7 +442,7 @@ class Agent:
                 passed.append(point)
         return passed
 
-    def _failed_call(self, points: list[udf_pb2.Point], exc: Exception, *, emit: bool) -> None:
+    def _failed_call(self, points: Sequence[udf_pb2.Point], exc: Exception, *, emit: bool) -> None:
         """points()/batch() raised: points it had rejected keep their own reason, the rest
         get the exception."""
         rejected = self.handler.take_rejected()
@@ -735,7 +741,7 @@ class Agent:
         self._respond(end=end)
 
 
-def _in_input_order(points: list[udf_pb2.Point], out: Sequence[udf_pb2.Point | Encoded],
+def _in_input_order(points: Sequence[udf_pb2.Point], out: Sequence[udf_pb2.Point | Encoded],
                     passed: list[udf_pb2.Point]) -> list[udf_pb2.Point | Encoded]:
     """Handler output and passed-on rejected points, in the order the points came in; a
     point the handler made (not an input) stays right after the one before it."""
@@ -749,7 +755,7 @@ def _in_input_order(points: list[udf_pb2.Point], out: Sequence[udf_pb2.Point | E
     return [point for _, point in keyed]
 
 
-Inputs = tuple[list[udf_pb2.Point], list[bytes]]
+Inputs = tuple[Sequence[udf_pb2.Point], list[bytes]]
 """A call's points and the messages they came in, in order."""
 
 

@@ -59,6 +59,10 @@ class Handler:
     """What happens to a point the handler fails on: "drop" it, or "pass" it through with
     an ``error_field`` string field naming the problem."""
     error_field: ClassVar[str] = "error"
+    column: str | None = None
+    """A vectorised stream handler that reads one numeric field sets it (in init) to that
+    field's name: points() is then given a udfkit.columns.Columns, the call's groups, times
+    and that field as columns, read without a Point object per point."""
 
     _rejected: list[tuple[Point, str]] | None = None
 
@@ -91,7 +95,7 @@ class Handler:
         """Handle one stream point; return None, a point, or a list of points."""
         raise NotImplementedError(f"{self.name} does not take stream points")
 
-    def points(self, points: list[Point]) -> Sequence[Point | Encoded] | Annotated:
+    def points(self, points: Sequence[Point]) -> Sequence[Point | Encoded] | Annotated:
         """Vectorised form of point(); the agent calls it when a subclass overrides it.
         Output items may be points or udfkit.points.Encoded (a point and fields to add), or
         the whole output one udfkit.points.Annotated (fields added to each point).
