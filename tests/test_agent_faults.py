@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -224,3 +225,55 @@ def test_socket_connection_is_closed_only_after_its_reader_stopped(tmp_path):
             conn.close()
         server.terminate()
         server.wait(timeout=5)
+
+
+class Flood:
+    """Points written to a UDF as fast as its stdin takes them, up to `total` bytes, from a
+    thread (as Kapacitor writes): `written` is how far it got."""
+
+    def __init__(self, client: UdfClient, total: int = 64 << 20) -> None:
+        self.chunk = b"".join(framing.frame(r.SerializeToString())
+                              for r in point_requests(point(t, v=1.0) for t in range(10_000)))
+        self.client, self.total, self.written = client, total, 0
+        threading.Thread(target=self._write, daemon=True).start()
+
+    def _write(self) -> None:
+        try:
+            while self.written < self.total:
+                self.client.send_raw(self.chunk)
+                self.written += len(self.chunk)
+        except OSError:  # the UDF has gone
+            pass
+
+    def stalled(self, still: float = 1.0) -> bool:
+        """The writer made no progress for `still` s: it waits for the UDF."""
+        before = self.written
+        time.sleep(still)
+        return self.written == before < self.total
+
+
+def test_input_faster_than_the_handler_waits_in_the_pipe_not_in_the_udf():
+    """The reader stays at most QUEUED_READS reads ahead of a slow handler: then the pipe
+    fills and the writer waits, so a backlog does not grow the UDF's memory."""
+    from udfkit.agent import _READ_SIZE, PIPE_BYTES, QUEUED_READS
+
+    client = spawn(PROBE)
+    assert client.init({"sleep": 0.001}).success
+    flood = Flood(client)
+    wait_for(flood.stalled, 30, 0.0)
+    ahead = QUEUED_READS * _READ_SIZE + PIPE_BYTES + 2 * len(flood.chunk)
+    assert flood.written <= ahead, f"{flood.written >> 20} MiB taken from the writer"
+    client.proc.kill()
+
+
+def test_a_hung_handler_is_found_while_input_waits_for_it():
+    """With the reader's queue full it reads no keepalive, and still ends a hung handler."""
+    client = spawn(PROBE)
+    assert client.init({"sleep": 3600.0}).success
+    client.send([_keepalive(1)])
+    time.sleep(0.2)  # Kapacitor's keepalive interval: the timeout is 0.4 s
+    client.send([_keepalive(2)])
+    Flood(client)
+    error = _error(client, timeout=10)
+    assert "handler probe.point() has been running" in error
+    assert client.wait(timeout=EXIT_DEADLINE) == 2

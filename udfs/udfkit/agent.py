@@ -84,6 +84,12 @@ class Look:
     progress: int
     since: float
 _READ_SIZE = 1 << 17
+QUEUED_READS = 64
+"""Reads (of at most _READ_SIZE, about 1,500 points) the reader keeps ahead of the worker.
+Past them it stops reading: the pipe fills and Kapacitor waits, so input faster than the
+handler costs the UDF at most about 8 MiB, not a backlog without bound."""
+_FULL_LOOK = 0.5
+"""While the worker is behind, how often (s) the reader looks whether it is stuck."""
 _SMALL_READ = 16384
 _FLUSH_FRAMES = 20_000
 _LOG_FIRST_ERRORS = 20
@@ -160,6 +166,8 @@ class Agent:
         self._infd = infd
         self._out = Output(outfd)
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._room = threading.Semaphore(QUEUED_READS)  # reads the reader may still queue
+        self._stopped = False  # the worker has returned: the reader queues nothing more
         self._max_batch = max_batch
         self._max_delay = max_delay
         self._profiling = profiling
@@ -212,6 +220,7 @@ class Agent:
         except Exception as exc:  # a bug must still end the task with a clear error
             return self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
+            self._stopped = True
             self.log("INFO", f"stopped: {self.points_in} points in, {self.points_out} out, "
                              f"{self.point_errors} failed; {gc_settings.GcClock.summary()}")
 
@@ -238,6 +247,9 @@ class Agent:
             if not isinstance(item, Frames):
                 break
             count += len(item.frames)
+        for item in items:
+            if isinstance(item, Frames):
+                self._room.release()
         return items
 
     def _handle(self, items: list[Item]) -> bool:
@@ -302,12 +314,26 @@ class Agent:
                 others -= len(frames) - len(kept)
                 frames = kept
             if frames:
+                if not self._wait_for_room():
+                    return
                 put(Frames(time.time_ns(), frames, others))
             if len(chunk) < _SMALL_READ and self._max_delay > 0:
                 # Kapacitor writes each point with two unbuffered writes. After a
                 # small read, let points gather: fewer wakeups on both sides, and
                 # the points already read are being handled meanwhile.
                 time.sleep(self._max_delay)
+
+    def _wait_for_room(self) -> bool:
+        """Wait while QUEUED_READS reads are queued; False once the worker has stopped. A
+        worker stuck past the timeout is found here too, as no keepalive is read meanwhile."""
+        while not self._room.acquire(timeout=_FULL_LOOK):
+            if self._stopped:
+                return False
+            hung = self._stuck(time.monotonic())
+            if hung:
+                self._abort(hung)  # does not return in process mode
+                raise ProtocolError(hung)
+        return True
 
     def _keepalive(self, message: bytes) -> bool:
         """Answer a keepalive from the reader thread; False for any other message."""
@@ -326,15 +352,17 @@ class Agent:
         return True
 
     def _hung_handler(self) -> str | None:
-        """Learn the timeout from the keepalive interval; describe a handler stuck past it.
-
-        Stuck: inside one call (or one run of point() calls) with no point finished
-        since the last look, for longer than the timeout.
-        """
+        """Learn the timeout from the keepalive interval; describe a handler stuck past it."""
         now = time.monotonic()
         if self._last_keepalive and now - self._last_keepalive >= _MIN_KEEPALIVE_INTERVAL:
             self.timeout = 2 * (now - self._last_keepalive)
         self._last_keepalive = now
+        return self._stuck(now)
+
+    def _stuck(self, now: float) -> str | None:
+        """What the worker is stuck in: one call (or one run of point() calls) with no point
+        finished since the last look, for longer than the timeout (None: it is not, or no
+        timeout is known yet)."""
         busy, progress, watch = self._busy, self._progress, self._watch
         if busy is None:
             self._watch = None
