@@ -47,7 +47,7 @@ from udfkit import framing, udf_pb2
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000 * 10**9
 TICK = 10**9
-SNAPSHOT, RESTORE = 4, 5  # Request/Response oneof numbers
+INFO, SNAPSHOT, RESTORE = 1, 4, 5  # Request/Response oneof numbers
 SNAPSHOT_INTERVAL_S = 10
 
 
@@ -135,6 +135,10 @@ class Udf:
             restore=udf_pb2.RestoreRequest(snapshot=data)).SerializeToString())
         message, seconds = self.request(request, RESTORE)
         assert udf_pb2.Response.FromString(message).restore.success
+        # answered once the restore's own buffers (the request, the state's bytes) are freed:
+        # the worker answers Restore before it lets go of them
+        self.request(framing.frame(udf_pb2.Request(info=udf_pb2.InfoRequest())
+                                   .SerializeToString()), INFO)
         return seconds
 
     def rss_kib(self) -> int:
