@@ -11,9 +11,15 @@ import pytest
 
 from entrypoint import tasks
 from tests.agent_helpers import Request, point, point_requests, read_points, spawn
+from tests.testbed import wait_for
 from udfkit import statefile, udf_pb2
 
 OPTIONS = {"field": "v", "size": 3}  # a point per value: the mean so far
+
+
+def logged(client, *texts: str) -> bool:
+    """A stderr line of the UDF holds every text: waited for, as a thread reads stderr."""
+    return wait_for(lambda: any(all(t in line for t in texts) for line in client.stderr), 10)
 
 
 def _mavg(state_dir: Path):
@@ -48,14 +54,14 @@ def test_closed_stdin_saves_the_state_and_the_next_init_takes_it(tmp_path):
     assert second.init(OPTIONS, task="t1", node="n1").success
     assert _next_avg(second, 6.0) == 3.0  # (1 + 2 + 6) / 3: the window came back
     second.close_input()
-    assert any("state loaded from" in line for line in second.stderr)
+    assert logged(second, "state loaded from")
 
 
 def test_sigterm_handles_what_was_read_then_saves(tmp_path):
     first = _learn(tmp_path, [1.0, 2.0, 3.0])
     first.proc.send_signal(signal.SIGTERM)
     assert first.wait() == 0
-    assert any("state saved to" in line for line in first.stderr)
+    assert logged(first, "state saved to")
     second = _mavg(tmp_path)
     assert second.init(OPTIONS, task="t1", node="n1").success
     assert _next_avg(second, 7.0) == 4.0  # (2 + 3 + 7) / 3
@@ -75,7 +81,7 @@ def test_the_file_wins_over_an_older_kapacitor_snapshot(tmp_path):
     assert restored.success
     assert _next_avg(second, 9.0) == 14.0 / 3  # (2 + 3 + 9): the file, not [1, 2]
     second.close_input()
-    assert any("an older state" in line for line in second.stderr)
+    assert logged(second, "an older state")
 
 
 def test_without_a_file_kapacitor_snapshot_is_restored(tmp_path):
@@ -113,7 +119,7 @@ def test_a_bad_file_is_logged_and_ignored(tmp_path, damage, reason):
     assert _next_avg(second, 6.0) == 6.0  # fresh
     second.close_input()
     assert second.wait() == 0
-    assert any("ignored" in line and reason in line for line in second.stderr), second.stderr
+    assert logged(second, "ignored", reason), second.stderr
 
 
 def test_a_file_saved_under_other_options_is_ignored(tmp_path):
@@ -122,7 +128,7 @@ def test_a_file_saved_under_other_options_is_ignored(tmp_path):
     assert second.init({**OPTIONS, "size": 4}, task="t1", node="n1").success
     assert _next_avg(second, 6.0) == 6.0
     second.close_input()
-    assert any("saved under other options" in line for line in second.stderr)
+    assert logged(second, "saved under other options")
 
 
 def test_an_unwritable_state_dir_never_fails_the_udf(tmp_path):
@@ -134,8 +140,8 @@ def test_an_unwritable_state_dir_never_fails_the_udf(tmp_path):
     assert _next_avg(client, 3.0) == 2.0
     client.close_input()
     assert client.wait() == 0
-    assert any("state not saved at snapshot" in line for line in client.stderr)
-    assert any("state not saved at stop" in line for line in client.stderr)
+    assert logged(client, "state not saved at snapshot")
+    assert logged(client, "state not saved at stop")
 
 
 def test_the_entrypoint_finds_a_task_state_where_the_agent_saves_it(tmp_path):
