@@ -84,14 +84,10 @@ class AdsModel(Handler):
     def _read(self, points: Sequence[Point]) -> tuple[Sequence[Point], list[str], list[int], Any]:
         """The points with a usable value, their groups, times and values. Columns (the
         agent's, as self.column is set) give them without a Point object per point."""
-        import numpy as np  # loaded by init already (not at import: Info must be quick)
+        from udfkit.columns import Columns  # numpy: loaded by init, not at import
 
-        from udfkit.columns import Columns
-
-        if isinstance(points, Columns):
-            values = points.values
-            if points.has_value.all() and (np.abs(values) <= MAX_MAGNITUDE).all():
-                return points, points.groups, points.times, values
+        if isinstance(points, Columns) and points.has_value.all() and _in_range(points.values):
+            return points, points.groups, points.times, points.values
         kept, values = self._values(points)
         return kept, [p.group for p in kept], [p.time for p in kept], values
 
@@ -99,14 +95,14 @@ class AdsModel(Handler):
         """The points with a usable value and their values; the others are rejected, each
         with the reason udfkit.points.number gives. The common case, a double field within
         range in every point, takes no per-point call."""
-        import numpy as np
+        import numpy as np  # loaded by init already (not at import: Info must be quick)
 
         field = self.field
         found = [p.fieldsDouble.get(field) for p in points]  # never [field]: it would add it
         if None in found:  # not a double in some point: each is looked at
             return self._each_value(points)
         values = np.array(found, dtype=np.float64)
-        if not (np.abs(values) <= MAX_MAGNITUDE).all():  # NaN too
+        if not _in_range(values):
             return self._each_value(points)
         return points, values
 
@@ -172,6 +168,13 @@ class AdsModel(Handler):
     def _restore_series_states(self, groups: dict[str, Any]) -> None:
         for slot, series_state in zip(self.groups.add(groups), groups.values(), strict=True):
             self.detector.load_series_state(slot, series_state)
+
+
+def _in_range(values: Any) -> bool:
+    """Every value finite and within MAX_MAGNITUDE, in one numpy pass (NaN is not)."""
+    import numpy as np
+
+    return bool((np.abs(values) <= MAX_MAGNITUDE).all())
 
 
 def _explain(point, why) -> None:

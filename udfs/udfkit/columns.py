@@ -58,7 +58,7 @@ class Columns(Sequence[Point]):
         if len(messages) >= MIN_READ and len(key) < 0x80:
             read = _Reader(messages, key)
             self.groups = read.groups()  # first: a group that is not UTF-8 is not taken
-            taken = read.taken
+            taken = ~read.bad
             self.times: list[int] = read.times.view(np.int64).tolist()
             self.values = read.values
             self.has_value = taken & (read.value_at >= 0)
@@ -117,9 +117,8 @@ class _Reader:
         self.value_at = np.full(n, -1, np.int64)
         self.bad = np.zeros(n, bool)
         self._walk(self._point_starts(self.ends - lengths, lengths))
-        self.taken = ~self.bad
         self.values = np.full(n, np.nan)
-        found = self.taken & (self.value_at >= 0)
+        found = ~self.bad & (self.value_at >= 0)
         at = self.value_at[found]
         self.values[found] = self.buf[at[:, None] + _TEN[:8]].view("<f8").ravel()
 
@@ -175,7 +174,7 @@ class _Reader:
             self.bad[rows] = True
             self._marked = True
 
-    def _varint(self, tag: int, rows: Any, at: Any) -> None:
+    def _varint(self, tag: int, rows: Any, at: Any) -> Any:
         window = self.buf[at[:, None] + 1 + _TEN]
         more = window >= 0x80
         size = more.argmin(axis=1) + 1
@@ -188,7 +187,7 @@ class _Reader:
             self.times[rows] = np.bitwise_or.reduce(bits, axis=1)
         return at + 1 + size
 
-    def _length_delimited(self, tag: int, rows: Any, at: Any) -> None:
+    def _length_delimited(self, tag: int, rows: Any, at: Any) -> Any:
         first = self.buf[at + 1]
         if (first < 0x80).all():
             size, body = first.astype(np.int64), at + 2
@@ -219,21 +218,19 @@ class _Reader:
         self.value_at[rows[plain]] = at[plain] + 3 + k
 
     def groups(self) -> list[str]:
-        """Every taken point's group ("" for the others, filled in from their Points)."""
+        """Every taken point's group; a group that is not UTF-8 leaves its point to protobuf
+        (which says what is wrong) and is "" here, as are those of points not taken."""
         data = self.data
-        spans = zip(self.group_at.tolist(), (self.group_at + self.group_len).tolist(),
-                    strict=True)
+        spans = list(zip(self.group_at.tolist(), (self.group_at + self.group_len).tolist(),
+                         strict=True))
         try:
             return [data[a:b].decode() for a, b in spans]
-        except UnicodeDecodeError:  # protobuf says what is wrong with that message
+        except UnicodeDecodeError:
             out = []
-            for i, (a, b) in enumerate(zip(self.group_at.tolist(),
-                                           (self.group_at + self.group_len).tolist(),
-                                           strict=True)):
+            for i, (a, b) in enumerate(spans):
                 try:
                     out.append(data[a:b].decode())
                 except UnicodeDecodeError:
                     self.bad[i] = True
-                    self.taken[i] = False
                     out.append("")
             return out
